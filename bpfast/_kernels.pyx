@@ -1,0 +1,997 @@
+# The compiled core of bpfast.
+#
+# Design
+# ------
+# A network with L weight layers is described by one integer array `meta`
+# (built once by bpfast._network.Network) and three flat floating arrays:
+#
+#   params  [W_0 | W_1 | ... | W_{L-1} | b_0 | ... | b_{L-1}]   (C-order W_l of
+#           shape units[l] x units[l+1]; the same order as scikit-learn's
+#           packed vector, so L-BFGS can work on it directly)
+#   grads   the same layout as params
+#   work    per-call workspace for `capacity` rows: the gathered input batch,
+#           hidden activations A_l, deltas D_l and one loss per row.
+#
+# Every kernel below runs without the GIL, sees only raw pointers, and
+# allocates nothing: the Python layer validates shapes and dtypes, allocates
+# the buffers once per fit (or once per predict call) and then makes ONE call
+# per epoch (sgd / adam / rmsprop), per L-BFGS evaluation, or per prediction.
+#
+# The kernels are named after the four backprop equations:
+#   BP1  output_delta_rows: output activation + loss + delta = (p - y) w / sum(w)
+#   BP2  propagate_delta:   D_{l-1} = (D_l @ W_l^T) * f'(A_l), f' from the stored A_l
+#   BP3  bias gradient:     column sums of D_l
+#   BP4  weight gradient:   A_{l-1}^T @ D_l, one GEMM (CSR^T @ D for sparse input)
+#
+# Reductions (loss, column sums, |W|^2) are summed in an order that does not
+# depend on the number of threads, so results are bitwise reproducible under
+# any OMP_NUM_THREADS.
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, expf, log, logf, sqrt, sqrtf, tanh, tanhf, expm1, expm1f
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+import numpy as np
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int bp_omp_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    static int bp_omp_max_threads(void) { return 1; }
+    #endif
+    #ifdef BPFAST_DEBUG
+    #define BP_DEBUG_BUILD 1
+    #else
+    #define BP_DEBUG_BUILD 0
+    #endif
+    """
+    int bp_omp_max_threads() noexcept nogil
+    int BP_DEBUG_BUILD
+
+cdef extern from "Python.h":
+    # Declared without an exception clause: we look at the return value
+    # ourselves and re-raise the pending exception once the GIL is back.
+    int bp_check_signals "PyErr_CheckSignals" ()
+
+
+# --------------------------------------------------------------------------
+# Codes shared with the Python layer
+# --------------------------------------------------------------------------
+cdef enum:
+    ACT_IDENTITY = 0
+    ACT_LOGISTIC = 1
+    ACT_TANH = 2
+    ACT_RELU = 3
+    ACT_LEAKY_RELU = 4
+    ACT_ELU = 5
+
+cdef enum:
+    OUT_IDENTITY = 0     # identity output, half squared error
+    OUT_LOGISTIC = 1     # logistic outputs, binary log loss per output
+    OUT_SOFTMAX = 2      # softmax output, categorical log loss
+    OUT_EXP = 3          # exp output, half Poisson deviance
+
+cdef enum:
+    OPT_SGD = 0
+    OPT_ADAM = 1
+    OPT_RMSPROP = 2
+
+ACTIVATIONS = {"identity": ACT_IDENTITY, "logistic": ACT_LOGISTIC, "tanh": ACT_TANH,
+               "relu": ACT_RELU, "leaky_relu": ACT_LEAKY_RELU, "elu": ACT_ELU}
+OUTPUTS = {"identity": OUT_IDENTITY, "logistic": OUT_LOGISTIC, "softmax": OUT_SOFTMAX,
+           "exp": OUT_EXP}
+OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP}
+DEBUG_BUILD = bool(BP_DEBUG_BUILD)
+
+# Elementwise passes smaller than this many elements run on one thread: below
+# it an OpenMP region costs more than it saves, and it would compete with
+# BLAS threads that are still spinning after the preceding GEMM.
+cdef enum:
+    PAR_MIN = 65536
+# Fixed chunk of the flat parameter vector for optimizer updates; per-chunk
+# partial sums make |W|^2 independent of the thread count.
+cdef enum:
+    CHUNK = 16384
+
+# Layout of `meta` (see bpfast._network.Network.meta):
+#   [0] L   [1] activation  [2] output  [3] capacity (rows)
+#   [4] n_coef  [5] n_params  [6] rowloss offset in work (in floating units,
+#   8-byte aligned; the per-row losses are doubles)  [7] workspace length
+#   [8 ...]     units[0..L], w_off[0..L-1], b_off[0..L-1],
+#               act_off[0..L-1] (act_off[0] is the gathered input batch),
+#               delta_off[0..L-1]
+cdef struct Net:
+    Py_ssize_t L
+    int activation
+    int output
+    Py_ssize_t capacity
+    Py_ssize_t n_coef
+    Py_ssize_t n_params
+    Py_ssize_t rowloss_off
+    Py_ssize_t work_len
+    const Py_ssize_t* units
+    const Py_ssize_t* w_off
+    const Py_ssize_t* b_off
+    const Py_ssize_t* act_off
+    const Py_ssize_t* delta_off
+    double slope            # leaky_relu slope / elu alpha
+
+
+cdef struct CSR:
+    # Sparse input rows; data is a floating* cast to void*.
+    const void* data
+    const Py_ssize_t* indices
+    const Py_ssize_t* indptr
+
+
+cdef int unpack_meta(const Py_ssize_t[::1] meta, double slope, Py_ssize_t params_len,
+                     Py_ssize_t work_len, Net* net) except -1:
+    """Read the network description and check that every buffer it names
+    lies inside the arrays handed over (a wrong layout raises here instead of
+    corrupting memory in a kernel)."""
+    cdef Py_ssize_t L, l, H = 8, cap, itemsize_ratio
+    if meta.shape[0] < H:
+        raise ValueError("meta array too short")
+    L = meta[0]
+    if L < 1 or meta.shape[0] != H + (L + 1) + 4 * L:
+        raise ValueError("meta array does not describe a network")
+    net.L = L
+    net.activation = <int>meta[1]
+    net.output = <int>meta[2]
+    net.capacity = cap = meta[3]
+    net.n_coef = meta[4]
+    net.n_params = meta[5]
+    net.rowloss_off = meta[6]
+    net.work_len = meta[7]
+    net.units = &meta[H]
+    net.w_off = &meta[H + L + 1]
+    net.b_off = &meta[H + 2 * L + 1]
+    net.act_off = &meta[H + 3 * L + 1]
+    net.delta_off = &meta[H + 4 * L + 1]
+    net.slope = slope
+    if params_len != net.n_params:
+        raise ValueError("parameter vector has length %d, the network has %d"
+                         % (params_len, net.n_params))
+    if work_len < net.work_len or cap < 1:
+        raise ValueError("workspace too small for this network")
+    if not (ACT_IDENTITY <= net.activation <= ACT_ELU) or \
+            not (OUT_IDENTITY <= net.output <= OUT_EXP):
+        raise ValueError("unknown activation or output code")
+    for l in range(L):
+        if net.units[l] < 1 or net.units[l + 1] < 1:
+            raise ValueError("empty layer")
+        if net.w_off[l] < 0 or net.w_off[l] + net.units[l] * net.units[l + 1] > net.n_coef:
+            raise ValueError("coefficient block outside the parameter vector")
+        if net.b_off[l] < net.n_coef or net.b_off[l] + net.units[l + 1] > net.n_params:
+            raise ValueError("intercept block outside the parameter vector")
+        if net.delta_off[l] < 0 or net.delta_off[l] + cap * net.units[l + 1] > net.work_len:
+            raise ValueError("delta buffer outside the workspace")
+        if l > 0 and (net.act_off[l] < 0 or
+                      net.act_off[l] + cap * net.units[l] > net.work_len):
+            raise ValueError("activation buffer outside the workspace")
+    if net.rowloss_off < 0 or net.rowloss_off % 2 != 0 or \
+            net.rowloss_off + 2 * cap > net.work_len:
+        raise ValueError("row-loss buffer outside the workspace")
+    return 0
+
+
+def max_threads():
+    """The OpenMP thread budget (follows OMP_NUM_THREADS and threadpoolctl)."""
+    return bp_omp_max_threads()
+
+
+# --------------------------------------------------------------------------
+# Scalar math over the fused type
+# --------------------------------------------------------------------------
+cdef inline floating f_exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+cdef inline floating f_expm1(floating x) noexcept nogil:
+    if floating is float:
+        return expm1f(x)
+    else:
+        return expm1(x)
+
+cdef inline floating f_log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+cdef inline floating f_tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+cdef inline floating f_sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+cdef inline floating f_eps(floating x) noexcept nogil:
+    # np.finfo(dtype).eps, scikit-learn's clipping bound for probabilities
+    if floating is float:
+        return 1.1920928955078125e-07
+    else:
+        return 2.220446049250313e-16
+
+
+# --------------------------------------------------------------------------
+# BLAS
+# --------------------------------------------------------------------------
+cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
+                      floating alpha, const floating* A, int lda,
+                      const floating* B, int ldb, floating beta,
+                      floating* C, int ldc) noexcept nogil:
+    """Row-major C := alpha * op(A) @ op(B) + beta * C, with C of shape (m, n).
+
+    BLAS is column-major, so it computes C^T = op(B)^T @ op(A)^T: the operands
+    swap places and keep their own transpose flags.
+    """
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    if m <= 0 or n <= 0:
+        return
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda,
+              &beta, C, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda,
+              &beta, C, &ldc)
+
+
+def _gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
+          const floating[:, ::1] B, double beta, floating[:, ::1] C):
+    """Python-callable twin of the row-major GEMM wrapper (for tests)."""
+    cdef int m = C.shape[0], n = C.shape[1]
+    cdef int k = A.shape[0] if trans_a else A.shape[1]
+    if (B.shape[1] if trans_b else B.shape[0]) != k or \
+            (A.shape[1] if trans_a else A.shape[0]) != m or \
+            (B.shape[0] if trans_b else B.shape[1]) != n:
+        raise ValueError("shape mismatch")
+    with nogil:
+        gemm(trans_a, trans_b, m, n, k, <floating>alpha, &A[0, 0], A.shape[1],
+             &B[0, 0], B.shape[1], <floating>beta, &C[0, 0], n)
+
+
+# --------------------------------------------------------------------------
+# Forward: bias + activation fused into one pass over the GEMM output
+# --------------------------------------------------------------------------
+cdef inline void bias_activation_row(floating* z, const floating* b, Py_ssize_t n,
+                                     int act, floating slope) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating v
+    if act == ACT_RELU:
+        for j in range(n):
+            v = z[j] + b[j]
+            z[j] = v if v > 0 else 0
+    elif act == ACT_IDENTITY:
+        for j in range(n):
+            z[j] = z[j] + b[j]
+    elif act == ACT_LOGISTIC:
+        for j in range(n):
+            z[j] = 1 / (1 + f_exp(-(z[j] + b[j])))
+    elif act == ACT_TANH:
+        for j in range(n):
+            z[j] = f_tanh(z[j] + b[j])
+    elif act == ACT_LEAKY_RELU:
+        for j in range(n):
+            v = z[j] + b[j]
+            z[j] = v if v > 0 else slope * v
+    elif act == ACT_ELU:
+        for j in range(n):
+            v = z[j] + b[j]
+            z[j] = v if v > 0 else slope * f_expm1(v)
+
+
+cdef void bias_activation(floating* Z, const floating* b, Py_ssize_t m, Py_ssize_t n,
+                          int act, floating slope, int n_threads) noexcept nogil:
+    """Z[i, :] = f(Z[i, :] + b) for the m x n block Z (C order)."""
+    cdef Py_ssize_t i
+    if n_threads > 1 and m * n >= PAR_MIN:
+        for i in prange(m, schedule='static', num_threads=n_threads):
+            bias_activation_row(Z + i * n, b, n, act, slope)
+    else:
+        for i in range(m):
+            bias_activation_row(Z + i * n, b, n, act, slope)
+
+
+cdef inline void output_activation_row(floating* z, const floating* b, Py_ssize_t k,
+                                       int out) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating mx, s
+    if out == OUT_SOFTMAX:
+        mx = z[0] + b[0]
+        for j in range(k):
+            z[j] = z[j] + b[j]
+            if z[j] > mx:
+                mx = z[j]
+        s = 0
+        for j in range(k):
+            z[j] = f_exp(z[j] - mx)
+            s = s + z[j]
+        for j in range(k):
+            z[j] = z[j] / s
+    elif out == OUT_LOGISTIC:
+        bias_activation_row(z, b, k, ACT_LOGISTIC, 0)
+    elif out == OUT_EXP:
+        for j in range(k):
+            z[j] = f_exp(z[j] + b[j])
+    else:
+        bias_activation_row(z, b, k, ACT_IDENTITY, 0)
+
+
+# --------------------------------------------------------------------------
+# BP1: output activation, loss and output delta in one pass
+# --------------------------------------------------------------------------
+cdef inline floating xlogy(floating x, floating y) noexcept nogil:
+    return 0 if x == 0 else x * f_log(y)
+
+
+cdef inline double output_delta_row(floating* z, const floating* b, const floating* y,
+                                    Py_ssize_t k, int out, floating scale) noexcept nogil:
+    """z holds the output pre-activation without bias on entry and the delta
+    (p - y) * scale on exit; returns the row's (unweighted) loss."""
+    cdef Py_ssize_t j
+    cdef floating p, pc, mx, s
+    cdef floating eps = f_eps(<floating>0)
+    cdef double loss = 0
+    if out == OUT_SOFTMAX:
+        mx = z[0] + b[0]
+        for j in range(k):
+            z[j] = z[j] + b[j]
+            if z[j] > mx:
+                mx = z[j]
+        s = 0
+        for j in range(k):
+            z[j] = f_exp(z[j] - mx)
+            s = s + z[j]
+        for j in range(k):
+            p = z[j] / s
+            pc = eps if p < eps else (1 - eps if p > 1 - eps else p)
+            loss -= xlogy(y[j], pc)
+            z[j] = (p - y[j]) * scale
+    elif out == OUT_LOGISTIC:
+        for j in range(k):
+            p = 1 / (1 + f_exp(-(z[j] + b[j])))
+            pc = eps if p < eps else (1 - eps if p > 1 - eps else p)
+            loss -= xlogy(y[j], pc) + xlogy(1 - y[j], 1 - pc)
+            z[j] = (p - y[j]) * scale
+    elif out == OUT_EXP:
+        for j in range(k):
+            p = f_exp(z[j] + b[j])
+            loss += xlogy(y[j], y[j] / p) - y[j] + p
+            z[j] = (p - y[j]) * scale
+    else:
+        for j in range(k):
+            p = z[j] + b[j]
+            loss += (y[j] - p) * (y[j] - p)
+            z[j] = (p - y[j]) * scale
+        loss = 0.5 * loss / k
+    return loss
+
+
+cdef double output_delta(floating* Z, const floating* b, const floating* Y,
+                         const floating* sw, const Py_ssize_t* rows, Py_ssize_t row0,
+                         Py_ssize_t m, Py_ssize_t k, int out, double inv_sw_sum,
+                         double* rowloss, int n_threads) noexcept nogil:
+    """BP1 over m rows. Row i of the batch is data row rows[i] (or row0 + i).
+    Returns sum_i w_i * loss_i, summed in row order."""
+    cdef Py_ssize_t i, r
+    cdef double total = 0, w
+    if n_threads > 1 and m * k >= PAR_MIN:
+        for i in prange(m, schedule='static', num_threads=n_threads):
+            r = rows[i] if rows != NULL else row0 + i
+            w = sw[r] if sw != NULL else 1.0
+            rowloss[i] = w * output_delta_row(Z + i * k, b, Y + r * k, k, out,
+                                              <floating>(w * inv_sw_sum))
+    else:
+        for i in range(m):
+            r = rows[i] if rows != NULL else row0 + i
+            w = sw[r] if sw != NULL else 1.0
+            rowloss[i] = w * output_delta_row(Z + i * k, b, Y + r * k, k, out,
+                                              <floating>(w * inv_sw_sum))
+    for i in range(m):
+        total += rowloss[i]
+    return total
+
+
+# --------------------------------------------------------------------------
+# BP2: delta propagation, activation derivative from the stored activation
+# --------------------------------------------------------------------------
+cdef inline void activation_derivative_row(floating* d, const floating* a, Py_ssize_t n,
+                                           int act, floating slope) noexcept nogil:
+    cdef Py_ssize_t j
+    if act == ACT_RELU:
+        for j in range(n):
+            d[j] = d[j] if a[j] > 0 else 0
+    elif act == ACT_LOGISTIC:
+        for j in range(n):
+            d[j] = d[j] * a[j] * (1 - a[j])
+    elif act == ACT_TANH:
+        for j in range(n):
+            d[j] = d[j] * (1 - a[j] * a[j])
+    elif act == ACT_LEAKY_RELU:
+        for j in range(n):
+            d[j] = d[j] if a[j] > 0 else slope * d[j]
+    elif act == ACT_ELU:
+        # a = alpha * (exp(z) - 1) for z <= 0, so f'(z) = a + alpha
+        for j in range(n):
+            d[j] = d[j] if a[j] > 0 else d[j] * (a[j] + slope)
+
+
+cdef void propagate_delta(const floating* D, const floating* W, const floating* A,
+                          floating* D_prev, Py_ssize_t m, Py_ssize_t n_in,
+                          Py_ssize_t n_out, int act, floating slope,
+                          int n_threads) noexcept nogil:
+    """BP2: D_prev = (D @ W^T) * f'(A); D is m x n_out, W n_in x n_out, A m x n_in."""
+    cdef Py_ssize_t i
+    gemm(False, True, <int>m, <int>n_in, <int>n_out, <floating>1, D, <int>n_out,
+         W, <int>n_out, <floating>0, D_prev, <int>n_in)
+    if act == ACT_IDENTITY:
+        return
+    if n_threads > 1 and m * n_in >= PAR_MIN:
+        for i in prange(m, schedule='static', num_threads=n_threads):
+            activation_derivative_row(D_prev + i * n_in, A + i * n_in, n_in, act, slope)
+    else:
+        for i in range(m):
+            activation_derivative_row(D_prev + i * n_in, A + i * n_in, n_in, act, slope)
+
+
+# --------------------------------------------------------------------------
+# BP3: bias gradient as column sums (row order fixed: reproducible)
+# --------------------------------------------------------------------------
+cdef void column_sums(const floating* D, Py_ssize_t m, Py_ssize_t n, floating* out,
+                      bint accumulate) noexcept nogil:
+    cdef Py_ssize_t i, j
+    if not accumulate:
+        memset(out, 0, n * sizeof(floating))
+    for i in range(m):
+        for j in range(n):
+            out[j] += D[i * n + j]
+
+
+# --------------------------------------------------------------------------
+# Sparse first layer: CSR rows @ W and CSR^T @ D, without densifying X
+# --------------------------------------------------------------------------
+cdef void csr_matmul(const CSR* X, const Py_ssize_t* rows, Py_ssize_t row0,
+                     Py_ssize_t m, const floating* W, Py_ssize_t n, floating* Z,
+                     int n_threads) noexcept nogil:
+    """Z (m x n) = X[rows] @ W for CSR X."""
+    cdef Py_ssize_t i
+    if n_threads > 1 and m * n >= PAR_MIN:
+        for i in prange(m, schedule='static', num_threads=n_threads):
+            csr_row_matmul(X, rows[i] if rows != NULL else row0 + i, W, n, Z + i * n)
+    else:
+        for i in range(m):
+            csr_row_matmul(X, rows[i] if rows != NULL else row0 + i, W, n, Z + i * n)
+
+
+cdef inline void csr_row_matmul(const CSR* X, Py_ssize_t r, const floating* W,
+                                Py_ssize_t n, floating* z) noexcept nogil:
+    cdef Py_ssize_t p, j
+    cdef floating v
+    cdef const floating* w
+    cdef const floating* data = <const floating*>X.data
+    memset(z, 0, n * sizeof(floating))
+    for p in range(X.indptr[r], X.indptr[r + 1]):
+        v = data[p]
+        w = W + X.indices[p] * n
+        for j in range(n):
+            z[j] += v * w[j]
+
+
+cdef void csr_t_matmul(const CSR* X, const Py_ssize_t* rows, Py_ssize_t row0,
+                       Py_ssize_t m, const floating* D, Py_ssize_t n, floating* G,
+                       Py_ssize_t n_features, bint accumulate) noexcept nogil:
+    """G (n_features x n) (+)= X[rows]^T @ D, rows visited in order."""
+    cdef Py_ssize_t i, r, p, j
+    cdef floating v
+    cdef floating* g
+    cdef const floating* d
+    cdef const floating* data = <const floating*>X.data
+    if not accumulate:
+        memset(G, 0, n_features * n * sizeof(floating))
+    for i in range(m):
+        r = rows[i] if rows != NULL else row0 + i
+        d = D + i * n
+        for p in range(X.indptr[r], X.indptr[r + 1]):
+            v = data[p]
+            g = G + X.indices[p] * n
+            for j in range(n):
+                g[j] += v * d[j]
+
+
+# --------------------------------------------------------------------------
+# Whole-network passes over one block of rows
+# --------------------------------------------------------------------------
+cdef void forward_block(const Net* net, const floating* params, floating* work,
+                        const floating* A0, Py_ssize_t lda0, const CSR* Xs,
+                        const Py_ssize_t* rows, Py_ssize_t row0, Py_ssize_t m,
+                        floating* Zout, int n_threads) noexcept nogil:
+    """Forward pass through every layer; the hidden activations land in work,
+    the output layer's pre-activation (bias not yet added) in Zout (m x K)."""
+    cdef Py_ssize_t l, n_in, n_out
+    cdef const floating* W
+    cdef floating* Z
+    for l in range(net.L):
+        n_in = net.units[l]
+        n_out = net.units[l + 1]
+        W = params + net.w_off[l]
+        Z = Zout if l == net.L - 1 else work + net.act_off[l + 1]
+        if l == 0:
+            if Xs != NULL:
+                csr_matmul(Xs, rows, row0, m, W, n_out, Z, n_threads)
+            else:
+                gemm(False, False, <int>m, <int>n_out, <int>n_in, <floating>1, A0,
+                     <int>lda0, W, <int>n_out, <floating>0, Z, <int>n_out)
+        else:
+            gemm(False, False, <int>m, <int>n_out, <int>n_in, <floating>1,
+                 work + net.act_off[l], <int>n_in, W, <int>n_out, <floating>0, Z,
+                 <int>n_out)
+        if l < net.L - 1:
+            bias_activation(Z, params + net.b_off[l], m, n_out, net.activation,
+                            <floating>net.slope, n_threads)
+
+
+cdef double forward_backward_block(const Net* net, const floating* params,
+                                   floating* grads, floating* work,
+                                   const floating* A0, Py_ssize_t lda0, const CSR* Xs,
+                                   const Py_ssize_t* rows, Py_ssize_t row0,
+                                   Py_ssize_t m, const floating* Y, const floating* sw,
+                                   double inv_sw_sum, bint accumulate,
+                                   int n_threads) noexcept nogil:
+    """Forward, BP1, then BP4/BP3/BP2 from the last layer down. Gradients are
+    of sum_i w_i loss_i / sw_sum (no penalty term); with `accumulate` they are
+    added to grads instead of overwriting them. Returns sum_i w_i loss_i."""
+    cdef Py_ssize_t l, n_in, n_out, lda, L = net.L
+    cdef floating* D
+    cdef const floating* A_prev
+    cdef double loss
+    cdef floating slope = <floating>net.slope
+    cdef floating beta = 1 if accumulate else 0
+    D = work + net.delta_off[L - 1]
+    forward_block(net, params, work, A0, lda0, Xs, rows, row0, m, D, n_threads)
+    loss = output_delta(D, params + net.b_off[L - 1], Y, sw, rows, row0, m,
+                        net.units[L], net.output, inv_sw_sum,
+                        <double*>(work + net.rowloss_off), n_threads)
+    for l in range(L - 1, -1, -1):
+        n_in = net.units[l]
+        n_out = net.units[l + 1]
+        D = work + net.delta_off[l]
+        # BP4: weight gradient
+        if l == 0 and Xs != NULL:
+            csr_t_matmul(Xs, rows, row0, m, D, n_out, grads + net.w_off[0], n_in,
+                         accumulate)
+        else:
+            if l == 0:
+                A_prev = A0
+                lda = lda0
+            else:
+                A_prev = work + net.act_off[l]
+                lda = n_in
+            gemm(True, False, <int>n_in, <int>n_out, <int>m, <floating>1, A_prev,
+                 <int>lda, D, <int>n_out, beta, grads + net.w_off[l], <int>n_out)
+        # BP3: bias gradient
+        column_sums(D, m, n_out, grads + net.b_off[l], accumulate)
+        # BP2: delta of the layer below
+        if l > 0:
+            propagate_delta(D, params + net.w_off[l], work + net.act_off[l],
+                            work + net.delta_off[l - 1], m, n_in, n_out,
+                            net.activation, slope, n_threads)
+    return loss
+
+
+cdef void gather_rows(const floating* X, Py_ssize_t d, const Py_ssize_t* rows,
+                      Py_ssize_t m, floating* out) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(m):
+        memcpy(out + i * d, X + rows[i] * d, d * sizeof(floating))
+
+
+# --------------------------------------------------------------------------
+# Fused optimizer updates over the flat parameter vector
+# --------------------------------------------------------------------------
+# Each update reads the raw gradient G, adds the L2 term l2 * W on the
+# coefficient part (the first n_coef entries), updates its state and W in one
+# pass, and returns |W_coef|^2 of the updated weights for the next loss.
+
+cdef inline double sgd_chunk(floating* W, const floating* G, floating* V,
+                             Py_ssize_t lo, Py_ssize_t hi, floating lr, floating mu,
+                             bint nesterov, floating l2, bint want_ss) noexcept nogil:
+    cdef Py_ssize_t p
+    cdef floating g, v
+    cdef double ss = 0
+    if nesterov:
+        for p in range(lo, hi):
+            g = G[p] + l2 * W[p]
+            v = mu * V[p] - lr * g
+            V[p] = v
+            W[p] = W[p] + (mu * v - lr * g)
+    else:
+        for p in range(lo, hi):
+            g = G[p] + l2 * W[p]
+            v = mu * V[p] - lr * g
+            V[p] = v
+            W[p] = W[p] + v
+    if want_ss:
+        for p in range(lo, hi):
+            ss += W[p] * W[p]
+    return ss
+
+
+cdef inline double adam_chunk(floating* W, const floating* G, floating* M, floating* V,
+                              Py_ssize_t lo, Py_ssize_t hi, floating lr, floating b1,
+                              floating b2, floating eps, floating l2,
+                              bint want_ss) noexcept nogil:
+    cdef Py_ssize_t p
+    cdef floating g, m, v
+    cdef double ss = 0
+    for p in range(lo, hi):
+        g = G[p] + l2 * W[p]
+        m = b1 * M[p] + (1 - b1) * g
+        v = b2 * V[p] + (1 - b2) * (g * g)
+        M[p] = m
+        V[p] = v
+        W[p] = W[p] + (-lr * m / (f_sqrt(v) + eps))
+    if want_ss:
+        for p in range(lo, hi):
+            ss += W[p] * W[p]
+    return ss
+
+
+cdef inline double rmsprop_chunk(floating* W, const floating* G, floating* S, floating* B,
+                                 Py_ssize_t lo, Py_ssize_t hi, floating lr, floating rho,
+                                 floating mu, floating eps, floating l2,
+                                 bint want_ss) noexcept nogil:
+    # S: running mean of g^2; B: momentum buffer (used when mu > 0)
+    cdef Py_ssize_t p
+    cdef floating g, s, step
+    cdef double ss = 0
+    if mu > 0:
+        for p in range(lo, hi):
+            g = G[p] + l2 * W[p]
+            s = rho * S[p] + (1 - rho) * (g * g)
+            S[p] = s
+            step = mu * B[p] + g / (f_sqrt(s) + eps)
+            B[p] = step
+            W[p] = W[p] - lr * step
+    else:
+        for p in range(lo, hi):
+            g = G[p] + l2 * W[p]
+            s = rho * S[p] + (1 - rho) * (g * g)
+            S[p] = s
+            W[p] = W[p] - lr * g / (f_sqrt(s) + eps)
+    if want_ss:
+        for p in range(lo, hi):
+            ss += W[p] * W[p]
+    return ss
+
+
+cdef struct OptConfig:
+    int solver
+    double momentum    # sgd / rmsprop momentum
+    bint nesterov
+    double beta_1
+    double beta_2      # adam beta_2, rmsprop rho
+    double epsilon
+
+
+cdef inline double step_chunk(const OptConfig* opt, floating* W, const floating* G,
+                              floating* S1, floating* S2, Py_ssize_t lo, Py_ssize_t hi,
+                              floating lr, floating l2, bint want_ss) noexcept nogil:
+    if opt.solver == OPT_ADAM:
+        return adam_chunk(W, G, S1, S2, lo, hi, lr, <floating>opt.beta_1,
+                          <floating>opt.beta_2, <floating>opt.epsilon, l2, want_ss)
+    elif opt.solver == OPT_RMSPROP:
+        return rmsprop_chunk(W, G, S1, S2, lo, hi, lr, <floating>opt.beta_2,
+                             <floating>opt.momentum, <floating>opt.epsilon, l2, want_ss)
+    return sgd_chunk(W, G, S1, lo, hi, lr, <floating>opt.momentum, opt.nesterov, l2,
+                     want_ss)
+
+
+cdef double optimizer_step(const OptConfig* opt, floating* W, const floating* G,
+                           floating* S1, floating* S2, Py_ssize_t n_coef,
+                           Py_ssize_t n_params, double lr, double l2, double* partial,
+                           int n_threads) noexcept nogil:
+    """One update of the whole flat vector; returns |W[:n_coef]|^2 after it.
+    Work is split in fixed CHUNKs (coefficients, then intercepts)."""
+    cdef Py_ssize_t c, lo, hi
+    cdef Py_ssize_t n_chunks = (n_coef + CHUNK - 1) // CHUNK
+    cdef double ss = 0
+    cdef floating flr = <floating>lr, fl2 = <floating>l2
+    if n_threads > 1 and n_coef >= 2 * CHUNK:
+        for c in prange(n_chunks, schedule='static', num_threads=n_threads):
+            partial[c] = step_chunk(opt, W, G, S1, S2, c * CHUNK,
+                                    min((c + 1) * CHUNK, n_coef), flr, fl2, True)
+    else:
+        for c in range(n_chunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n_coef)
+            partial[c] = step_chunk(opt, W, G, S1, S2, lo, hi, flr, fl2, True)
+    for c in range(n_chunks):
+        ss += partial[c]
+    step_chunk(opt, W, G, S1, S2, n_coef, n_params, flr, <floating>0, False)
+    return ss
+
+
+cdef int raise_pending() except -1:
+    # An exception (KeyboardInterrupt, or what a signal handler raised) is
+    # already set by PyErr_CheckSignals; returning -1 propagates it.
+    return -1
+
+
+cdef int check_data(const Net* net, Py_ssize_t n_rows, Py_ssize_t n_features,
+                    Py_ssize_t y_rows, Py_ssize_t y_cols, Py_ssize_t sw_len) except -1:
+    if n_features != net.units[0]:
+        raise ValueError("X has %d features, the network expects %d"
+                         % (n_features, net.units[0]))
+    if y_rows != n_rows or y_cols != net.units[net.L]:
+        raise ValueError("Y has shape (%d, %d), expected (%d, %d)"
+                         % (y_rows, y_cols, n_rows, net.units[net.L]))
+    if sw_len != 0 and sw_len != n_rows:
+        raise ValueError("sample_weight has the wrong length")
+    return 0
+
+
+cdef int set_input(const Net* net, bint sparse, Py_ssize_t n_features,
+                   Py_ssize_t dense_cols, const void* data, Py_ssize_t nnz,
+                   const Py_ssize_t[::1] indices, const Py_ssize_t[::1] indptr,
+                   CSR* xs) except -1:
+    """Check the input rows' description; fill xs for sparse input."""
+    cdef Py_ssize_t n_rows = indptr.shape[0] - 1
+    if sparse:
+        check_csr(n_rows, n_features, nnz, indices, indptr)
+        xs.data = data
+        xs.indices = &indices[0] if indices.shape[0] > 0 else NULL
+        xs.indptr = &indptr[0]
+    elif dense_cols != n_features:
+        raise ValueError("X has the wrong number of columns")
+    return 0
+
+
+cdef int check_csr(Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t nnz_data,
+                   const Py_ssize_t[::1] indices, const Py_ssize_t[::1] indptr) except -1:
+    cdef Py_ssize_t i
+    if indptr.shape[0] != n_rows + 1 or indices.shape[0] != nnz_data:
+        raise ValueError("malformed CSR input")
+    if indptr[0] != 0 or indptr[n_rows] != nnz_data:
+        raise ValueError("malformed CSR indptr")
+    if BP_DEBUG_BUILD:
+        for i in range(n_rows):
+            if indptr[i + 1] < indptr[i]:
+                raise AssertionError("CSR indptr not monotonic")
+        for i in range(nnz_data):
+            if indices[i] < 0 or indices[i] >= n_features:
+                raise AssertionError("CSR column index out of range")
+    return 0
+
+
+cdef double coef_squared_norm(const floating* W, Py_ssize_t n_coef) noexcept nogil:
+    """|W|^2 over the coefficient part, summed chunk by chunk in the same
+    order as optimizer_step's partial sums."""
+    cdef Py_ssize_t c, p, n_chunks = (n_coef + CHUNK - 1) // CHUNK
+    cdef double ss = 0, part
+    for c in range(n_chunks):
+        part = 0
+        for p in range(c * CHUNK, min((c + 1) * CHUNK, n_coef)):
+            part += W[p] * W[p]
+        ss += part
+    return ss
+
+
+# --------------------------------------------------------------------------
+# Entry points (called once per epoch / evaluation / prediction)
+# --------------------------------------------------------------------------
+def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
+                const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
+                bint sparse, Py_ssize_t n_features,
+                const floating[:, ::1] Y, const floating[::1] sample_weight,
+                const Py_ssize_t[::1] order, bint gather,
+                const Py_ssize_t[::1] meta, double slope,
+                floating[::1] params, floating[::1] grads, floating[::1] work,
+                floating[::1] state1, floating[::1] state2,
+                Py_ssize_t[::1] step_count, double[::1] partial,
+                Py_ssize_t batch_size, str solver, double learning_rate,
+                double alpha, double momentum, bint nesterov,
+                double beta_1, double beta_2, double epsilon, int n_threads):
+    """One epoch of minibatch training, every minibatch in one nogil loop.
+
+    For each minibatch of `batch_size` rows taken from `order`: gather the
+    rows (dense X with `gather`; otherwise rows are read in place), forward,
+    BP1-BP4, then one fused optimizer update of the flat parameter vector.
+    Returns the sum over minibatches of (batch loss incl. the L2 term) *
+    (rows in the batch), the quantity scikit-learn accumulates per epoch.
+    step_count[0] is adam's step t, advanced per minibatch. SIGINT is looked
+    at after every minibatch: the epoch stops there and the exception is
+    raised with the weights of the last finished update in place.
+
+    solver: 'sgd' (state1 = velocity), 'adam' (state1 = m, state2 = v) or
+    'rmsprop' (state1 = mean square, state2 = momentum buffer; beta_2 is rho).
+    """
+    cdef Net net
+    cdef CSR xs
+    cdef OptConfig opt
+    cdef Py_ssize_t n = order.shape[0], start, m, i
+    cdef Py_ssize_t n_rows = X_indptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef const floating* A0 = NULL
+    cdef const CSR* xsp = &xs if sparse else NULL
+    cdef const floating* swp = NULL
+    cdef double sw_sum, batch_loss, total = 0, ss, lr
+    cdef floating* xbuf
+    cdef bint interrupted = False
+
+    unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
+    check_data(&net, n_rows, n_features, Y.shape[0], Y.shape[1], sample_weight.shape[0])
+    set_input(&net, sparse, n_features, X.shape[1],
+              &X_data[0] if X_data.shape[0] > 0 else NULL, X_data.shape[0],
+              X_indices, X_indptr, &xs)
+    if solver not in OPTIMIZERS:
+        raise ValueError("unknown solver %r" % solver)
+    opt.solver = OPTIMIZERS[solver]
+    if grads.shape[0] != net.n_params or state1.shape[0] != net.n_params or \
+            (opt.solver != OPT_SGD and state2.shape[0] != net.n_params):
+        raise ValueError("gradient or optimizer state has the wrong length")
+    if batch_size < 1 or batch_size > net.capacity:
+        raise ValueError("batch_size exceeds the workspace capacity")
+    if partial.shape[0] < (net.n_coef + CHUNK - 1) // CHUNK or step_count.shape[0] < 1:
+        raise ValueError("scratch arrays too small")
+    if not sparse and gather and net.act_off[0] + batch_size * n_features > net.work_len:
+        raise ValueError("workspace has no room for the gathered batch")
+    for i in range(n):
+        if order[i] < 0 or order[i] >= n_rows:
+            raise ValueError("sample order out of range")
+    if n == 0:
+        return 0.0
+    if sample_weight.shape[0] > 0:
+        swp = &sample_weight[0]
+    opt.momentum = momentum
+    opt.nesterov = nesterov
+    opt.beta_1 = beta_1
+    opt.beta_2 = beta_2
+    opt.epsilon = epsilon
+
+    xbuf = &work[0] + net.act_off[0]
+    with nogil:
+        ss = coef_squared_norm(&params[0], net.n_coef)
+        start = 0
+        while start < n:
+            m = min(batch_size, n - start)
+            if not sparse:
+                if gather:
+                    gather_rows(&X[0, 0], n_features, &order[start], m, xbuf)
+                    A0 = xbuf
+                else:
+                    A0 = &X[0, 0] + order[start] * n_features
+            if swp != NULL:
+                sw_sum = 0
+                for i in range(m):
+                    sw_sum += swp[order[start + i]]
+            else:
+                sw_sum = m
+            batch_loss = forward_backward_block(
+                &net, &params[0], &grads[0], &work[0], A0, n_features, xsp,
+                &order[start], 0, m, &Y[0, 0], swp, 1.0 / sw_sum, False, n_threads)
+            batch_loss = batch_loss / sw_sum + 0.5 * alpha * ss / sw_sum
+            total += batch_loss * m
+            lr = learning_rate
+            if opt.solver == OPT_ADAM:
+                step_count[0] += 1
+                lr = (learning_rate * sqrt(1 - beta_2 ** step_count[0])
+                      / (1 - beta_1 ** step_count[0]))
+            ss = optimizer_step(&opt, &params[0], &grads[0], &state1[0],
+                                &state2[0] if state2.shape[0] > 0 else NULL,
+                                net.n_coef, net.n_params, lr, alpha / sw_sum,
+                                &partial[0], n_threads)
+            start += m
+            with gil:
+                if bp_check_signals() < 0:
+                    interrupted = True
+            if interrupted:
+                break
+    if interrupted:
+        raise_pending()
+    return total
+
+
+def loss_gradient(const floating[:, ::1] X, const floating[::1] X_data,
+                  const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
+                  bint sparse, Py_ssize_t n_features,
+                  const floating[:, ::1] Y, const floating[::1] sample_weight,
+                  const Py_ssize_t[::1] meta, double slope,
+                  const floating[::1] params, floating[::1] grads, floating[::1] work,
+                  double alpha, int n_threads):
+    """Full-batch loss and gradient as scikit-learn's MLP defines them (L2
+    term included), streamed over row blocks of the workspace's capacity with
+    the gradient accumulated, so memory does not grow with n_samples."""
+    cdef Net net
+    cdef CSR xs
+    cdef const CSR* xsp = &xs if sparse else NULL
+    cdef const floating* swp = NULL
+    cdef const floating* A0 = NULL
+    cdef Py_ssize_t n_rows = X_indptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef Py_ssize_t start, m, i, p
+    cdef double sw_sum = 0, loss = 0, ss
+    cdef floating l2
+    unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
+    check_data(&net, n_rows, n_features, Y.shape[0], Y.shape[1], sample_weight.shape[0])
+    set_input(&net, sparse, n_features, X.shape[1],
+              &X_data[0] if X_data.shape[0] > 0 else NULL, X_data.shape[0],
+              X_indices, X_indptr, &xs)
+    if grads.shape[0] != net.n_params:
+        raise ValueError("gradient vector has the wrong length")
+    if n_rows < 1:
+        raise ValueError("no rows")
+    if sample_weight.shape[0] > 0:
+        swp = &sample_weight[0]
+        for i in range(n_rows):
+            sw_sum += swp[i]
+    else:
+        sw_sum = n_rows
+    with nogil:
+        ss = coef_squared_norm(&params[0], net.n_coef)
+        start = 0
+        while start < n_rows:
+            m = min(net.capacity, n_rows - start)
+            if not sparse:
+                A0 = &X[0, 0] + start * n_features
+            loss += forward_backward_block(
+                &net, &params[0], &grads[0], &work[0], A0, n_features, xsp, NULL,
+                start, m, &Y[0, 0], swp, 1.0 / sw_sum, start > 0, n_threads)
+            start += m
+        l2 = <floating>(alpha / sw_sum)
+        for p in range(net.n_coef):
+            grads[p] = grads[p] + l2 * params[p]
+    return loss / sw_sum + 0.5 * alpha * ss / sw_sum
+
+
+def predict(const floating[:, ::1] X, const floating[::1] X_data,
+            const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
+            bint sparse, Py_ssize_t n_features,
+            const Py_ssize_t[::1] meta, double slope,
+            const floating[::1] params, floating[::1] work, floating[:, ::1] out,
+            int n_threads):
+    """Network output (output activation applied) for every row, streamed
+    through the workspace in blocks of its capacity; out is n_rows x K.
+    Each call brings its own workspace, so one model can predict from many
+    threads at once."""
+    cdef Net net
+    cdef CSR xs
+    cdef const CSR* xsp = &xs if sparse else NULL
+    cdef const floating* A0 = NULL
+    cdef Py_ssize_t n_rows = X_indptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef Py_ssize_t start, m, i, K
+    cdef const floating* b_out
+    unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
+    K = net.units[net.L]
+    if n_features != net.units[0]:
+        raise ValueError("X has %d features, the network expects %d"
+                         % (n_features, net.units[0]))
+    if out.shape[0] != n_rows or out.shape[1] != K:
+        raise ValueError("output array has the wrong shape")
+    set_input(&net, sparse, n_features, X.shape[1],
+              &X_data[0] if X_data.shape[0] > 0 else NULL, X_data.shape[0],
+              X_indices, X_indptr, &xs)
+    if n_rows == 0:
+        return
+    b_out = &params[0] + net.b_off[net.L - 1]
+    with nogil:
+        start = 0
+        while start < n_rows:
+            m = min(net.capacity, n_rows - start)
+            if not sparse:
+                A0 = &X[0, 0] + start * n_features
+            forward_block(&net, &params[0], &work[0], A0, n_features, xsp, NULL,
+                          start, m, &out[start, 0], n_threads)
+            for i in range(m):
+                output_activation_row(&out[start + i, 0], b_out, K, net.output)
+            start += m

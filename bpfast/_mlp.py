@@ -1,0 +1,661 @@
+"""MLPClassifier and MLPRegressor: scikit-learn's estimators over bpfast's kernels.
+
+This layer validates and encodes the data once, owns the epoch loop's
+bookkeeping (loss_curve_, early stopping, verbose output, learning-rate
+schedules) and makes one kernel call per epoch. Behaviour follows
+scikit-learn 1.9's ``sklearn.neural_network`` MLPs.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import shuffle as _sk_shuffle
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._network import BLOCK_ROWS, Network, as_kernel_csr
+from ._solvers import STOCHASTIC_SOLVERS, StochasticOptimizer, fit_lbfgs
+from ._threads import kernel_threads
+
+_SKLEARN_SOLVERS = ("sgd", "adam")
+
+
+def _kernel_X(X, dtype):
+    """X in the kernels' layout: C-ordered dense or canonical CSR, of dtype."""
+    if sp.issparse(X):
+        return as_kernel_csr(X, dtype)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared machinery of the two estimators."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
+                             Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    # -- the network ---------------------------------------------------------
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if np.any(np.array(sizes) <= 0):
+            raise ValueError("hidden_layer_sizes must be > 0, got %s." % sizes)
+        return sizes
+
+    def _output_activation(self):
+        raise NotImplementedError
+
+    def _new_network(self, layer_units, dtype):
+        net = Network(layer_units, self.activation, self.out_activation_, dtype)
+        self._network = net
+        self.coefs_ = net.coef_views()
+        self.intercepts_ = net.intercept_views()
+        return net
+
+    def _get_network(self):
+        """The network behind coefs_ / intercepts_. If those were replaced or
+        unpickled (so they are no longer views of our flat vector), a fresh
+        flat vector is built from them and they become its views again."""
+        net = getattr(self, "_network", None)
+        if net is not None and net.is_view(self.coefs_, self.intercepts_):
+            return net
+        coefs, intercepts = self.coefs_, self.intercepts_
+        dtype = np.result_type(*coefs, *intercepts)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.float64
+        units = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
+        net = self._new_network(units, dtype)
+        net.load(coefs, intercepts)
+        return net
+
+    def _initialize(self, y, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._output_activation()
+        net = self._new_network(layer_units, dtype)
+        # Glorot-uniform initialisation, drawn layer by layer (weights, then
+        # intercepts) from the estimator's random stream, in float64.
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for coef, intercept in zip(self.coefs_, self.intercepts_):
+            fan_in, fan_out = coef.shape
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            coef[...] = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+            intercept[...] = self._random_state.uniform(-bound, bound, fan_out)
+        self._best_params = net.params.copy()
+        if self.solver in _SKLEARN_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    # -- fitting -----------------------------------------------------------------
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden = self._hidden_sizes()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        self.n_outputs_ = y.shape[1]
+        layer_units = [X.shape[1]] + hidden + [self.n_outputs_]
+        self._random_state = check_random_state(self.random_state)
+
+        if first_pass:
+            self._initialize(y, layer_units, X.dtype)
+            net = self._network
+        else:
+            net = self._get_network()
+            if list(net.units) != layer_units:
+                raise ValueError(
+                    "The network of the previous fit has layer sizes %s; this fit asks "
+                    "for %s. Set warm_start=False or keep hidden_layer_sizes."
+                    % (list(net.units), layer_units))
+        dtype = net.dtype
+        X = _kernel_X(X, dtype)
+        Y = np.ascontiguousarray(y, dtype=dtype)
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+        n_threads = kernel_threads()
+
+        if self.solver in STOCHASTIC_SOLVERS:
+            self._fit_stochastic(net, X, Y, y, sample_weight, incremental, n_threads)
+        else:
+            self.n_iter_, self.loss_ = fit_lbfgs(
+                net, X, Y, sample_weight, self.alpha, self.max_iter, self.max_fun,
+                self.tol, n_threads)
+
+        if not np.isfinite(net.params).all():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed.")
+        return self
+
+    def _make_optimizer(self, net):
+        return StochasticOptimizer(
+            self.solver, net.n_params, net.dtype, self.learning_rate_init,
+            lr_schedule=self.learning_rate, momentum=self.momentum,
+            nesterov=self.nesterovs_momentum, power_t=self.power_t,
+            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+
+    def _split_validation(self, X, Y, y_enc, sample_weight):
+        """scikit-learn's early-stopping split (same random draws), returned as
+        (X_train, Y_train, sw_train, X_val, y_val, sw_val)."""
+        n = X.shape[0]
+        stratify = y_enc if (self._is_classifier() and self.n_outputs_ == 1) else None
+        train_idx, val_idx = train_test_split(
+            np.arange(n), random_state=self._random_state,
+            test_size=self.validation_fraction, stratify=stratify)
+        if val_idx.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset.")
+        X_train, X_val = X[train_idx], X[val_idx]
+        if sp.issparse(X):
+            X_train, X_val = as_kernel_csr(X_train, X.dtype), as_kernel_csr(X_val, X.dtype)
+        Y_train = np.ascontiguousarray(Y[train_idx])
+        y_val = y_enc[val_idx]
+        if self._is_classifier():
+            y_val = self._label_binarizer.inverse_transform(y_val)
+        sw_train = sw_val = None
+        if sample_weight is not None:
+            sw_train = np.ascontiguousarray(sample_weight[train_idx])
+            sw_val = sample_weight[val_idx]
+        return X_train, Y_train, sw_train, X_val, y_val, sw_val
+
+    def _fit_stochastic(self, net, X, Y, y_enc, sample_weight, incremental, n_threads):
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_optimizer(net)
+        optimizer = self._optimizer
+
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            X, Y, sample_weight, X_val, y_val, sw_val = self._split_validation(
+                X, Y, y_enc, sample_weight)
+        else:
+            X_val = y_val = sw_val = None
+
+        n_samples = X.shape[0]
+        sample_idx = np.arange(n_samples, dtype=np.intp)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn("Got `batch_size` less than 1 or larger than "
+                              "sample size. It is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        dense = not sp.issparse(X)
+        gather = dense and self.shuffle
+        meta, work = net.workspace(batch_size, X.shape[1] if gather else 0)
+        buffers = (meta, work, np.empty(net.n_params, dtype=net.dtype),
+                   np.zeros(max(1, -(-net.n_coef // 16384)), dtype=np.float64))
+
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = _sk_shuffle(sample_idx, random_state=self._random_state)
+                order = np.ascontiguousarray(sample_idx, dtype=np.intp)
+                total = optimizer.run_epoch(net, X, Y, sample_weight, order, gather,
+                                            batch_size, self.alpha, n_threads, buffers)
+                self.n_iter_ += 1
+                self.loss_ = total / n_samples
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
+                optimizer.iteration_ends(self.t_)
+
+                if not np.isfinite(self.loss_) and not np.isfinite(net.params).all():
+                    # Diverged: later epochs cannot recover; the check after
+                    # training raises scikit-learn's error.
+                    break
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = ("Validation score did not improve more than "
+                               "tol=%f for %d consecutive epochs."
+                               % (self.tol, self.n_iter_no_change))
+                    else:
+                        msg = ("Training loss did not improve more than tol=%f"
+                               " for %d consecutive epochs."
+                               % (self.tol, self.n_iter_no_change))
+                    if optimizer.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) "
+                        "reached and the optimization hasn't converged yet."
+                        % self.max_iter, ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+
+        if early_stopping:
+            net.params[...] = self._best_params
+
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val):
+        if early_stopping:
+            score = self._score(X_val, y_val, sample_weight=sw_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print("Validation score: %f" % self.validation_scores_[-1])
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = self._network.params.copy()
+        else:
+            last = self.loss_curve_[-1]
+            if last > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if last < self.best_loss_:
+                self.best_loss_ = last
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values (class labels in classification, real numbers
+            in regression).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            Trained MLP model.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _SKLEARN_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic"
+                " optimizers. %s is not stochastic." % self.solver)
+        return True
+
+    # -- prediction ----------------------------------------------------------------
+    def _forward_pass_fast(self, X, check_input=True):
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        net = self._get_network()
+        dtype = np.result_type(X.dtype, net.dtype)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.float64
+        params = net.params if dtype == net.dtype else net.params.astype(dtype)
+        return net.forward(_kernel_X(X, dtype), kernel_threads(), params)
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def _is_classifier(self):
+        return isinstance(self, ClassifierMixin)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # The flat vector is rebuilt from coefs_ / intercepts_ on load.
+        state.pop("_network", None)
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier, a drop-in for scikit-learn's.
+
+    Same parameters, defaults, attributes and behaviour as
+    ``sklearn.neural_network.MLPClassifier``; training runs in bpfast's
+    compiled kernels (one call per epoch, BLAS products, no GIL).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The ith element is the number of neurons in the ith hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation function of the hidden layers.
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The weight optimizer.
+    alpha : float, default=0.0001
+        Strength of the L2 penalty, divided by the sample (weight) sum.
+    batch_size : int or 'auto', default='auto'
+        Minibatch size for the stochastic solvers; 'auto' is min(200, n_samples).
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Step-size schedule for sgd.
+    learning_rate_init : float, default=0.001
+        Initial step size (sgd, adam).
+    power_t : float, default=0.5
+        Exponent of 'invscaling'.
+    max_iter : int, default=200
+        Epochs for the stochastic solvers, iterations for lbfgs.
+    shuffle : bool, default=True
+        Shuffle samples every epoch (stochastic solvers).
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling and the early-stopping split; the same
+        seed gives the same draws as scikit-learn.
+    tol : float, default=1e-4
+        Tolerance for the optimisation.
+    verbose : bool, default=False
+        Print progress.
+    warm_start : bool, default=False
+        Reuse the previous solution as initialisation.
+    momentum : float, default=0.9
+        Momentum for sgd.
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum (sgd).
+    early_stopping : bool, default=False
+        Stop when the score on a held-out validation split stops improving.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's moment decay rates.
+    epsilon : float, default=1e-8
+        Adam's numerical-stability constant.
+    n_iter_no_change : int, default=10
+        Epochs without `tol` improvement before stopping.
+    max_fun : int, default=15000
+        Maximum loss evaluations for lbfgs.
+
+    Attributes
+    ----------
+    classes_, loss_, best_loss_, loss_curve_, validation_scores_,
+    best_validation_score_, t_, coefs_, intercepts_, n_features_in_,
+    feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
+        As in scikit-learn. ``coefs_`` and ``intercepts_`` are views into one
+        flat parameter vector.
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, max_fun=15000):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    loss = "log_loss"
+
+    def _output_activation(self):
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax"
+        return "logistic"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same "
+                        "classes as in the previous call to fit. Previously "
+                        f"got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    "`y` has classes not in `self.classes_`. "
+                    f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
+        y = self._label_binarizer.transform(y).astype(bool)
+        return X, y
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron classifier.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, accuracy_score)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : array of shape (n_classes,), default=None
+            All classes; required on the first call, ignored afterwards.
+
+        Returns
+        -------
+        self : object
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_log_proba(self, X):
+        """Log of the probability estimates, shape (n_samples, n_classes)."""
+        y_prob = self.predict_proba(X)
+        return np.log(y_prob, out=y_prob)
+
+    def predict_proba(self, X):
+        """Probability estimates, shape (n_samples, n_classes)."""
+        check_is_fitted(self)
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor, a drop-in for scikit-learn's.
+
+    Same parameters, defaults, attributes and behaviour as
+    ``sklearn.neural_network.MLPRegressor`` (see :class:`MLPClassifier` for
+    the shared parameters).
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        Half squared error with identity output, or half Poisson deviance
+        with exp output.
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu",
+                 *, solver="adam", alpha=0.0001, batch_size="auto",
+                 learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    def _output_activation(self):
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron model.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples, n_outputs)
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, r2_score)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    # scikit-learn 1.9 offers partial_fit on MLPRegressor for every solver
+    # (its availability check is always true); bpfast does the same.
+    @available_if(lambda est: True)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with a single epoch over the given data.
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)

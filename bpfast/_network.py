@@ -1,0 +1,168 @@
+"""A network's memory: one flat parameter vector and the kernels' layout.
+
+    params = [W_0 | W_1 | ... | W_{L-1} | b_0 | ... | b_{L-1}]
+
+W_l has shape (units[l], units[l+1]) in C order. ``coefs`` and ``intercepts``
+are views into ``params``, so an optimizer step on the flat vector is seen
+through them at once, and L-BFGS works on the vector itself. The order is the
+one scikit-learn packs its parameters in.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _kernels
+
+# Rows per block for prediction and full-batch (L-BFGS) passes: memory is
+# bounded by this many rows times the widest layer, whatever n_samples is.
+BLOCK_ROWS = 2048
+
+
+def _ceil_even(n):
+    return n + (n & 1)
+
+
+class Network:
+    """Layer sizes -> flat parameters, views, and workspace layouts."""
+
+    def __init__(self, layer_units, activation, output, dtype, slope=0.0):
+        self.units = np.asarray(layer_units, dtype=np.intp)
+        if self.units.ndim != 1 or self.units.size < 2 or np.any(self.units < 1):
+            raise ValueError(f"invalid layer sizes {list(layer_units)}")
+        self.activation = activation
+        self.output = output
+        self.dtype = np.dtype(dtype)
+        self.slope = float(slope)
+        self.n_layers = self.units.size - 1
+        fan_in, fan_out = self.units[:-1], self.units[1:]
+        w_sizes = fan_in * fan_out
+        self.w_off = np.concatenate(([0], np.cumsum(w_sizes)[:-1])).astype(np.intp)
+        self.n_coef = int(w_sizes.sum())
+        self.b_off = (self.n_coef + np.concatenate(([0], np.cumsum(fan_out)[:-1]))).astype(np.intp)
+        self.n_params = self.n_coef + int(fan_out.sum())
+        self.params = np.zeros(self.n_params, dtype=self.dtype)
+        self._metas = {}
+
+    # -- views ---------------------------------------------------------------
+    def coef_views(self, flat=None):
+        flat = self.params if flat is None else flat
+        return [flat[o:o + a * b].reshape(a, b)
+                for o, a, b in zip(self.w_off, self.units[:-1], self.units[1:])]
+
+    def intercept_views(self, flat=None):
+        flat = self.params if flat is None else flat
+        return [flat[o:o + b] for o, b in zip(self.b_off, self.units[1:])]
+
+    def is_view(self, coefs, intercepts):
+        """True when coefs / intercepts are still this network's own views."""
+        if len(coefs) != self.n_layers or len(intercepts) != self.n_layers:
+            return False
+        base = self.params.__array_interface__["data"][0]
+        item = self.dtype.itemsize
+        for arr, off in zip(list(coefs) + list(intercepts),
+                            list(self.w_off) + list(self.b_off)):
+            if (not isinstance(arr, np.ndarray) or arr.dtype != self.dtype
+                    or arr.__array_interface__["data"][0] != base + off * item
+                    or not arr.flags.c_contiguous):
+                return False
+        return True
+
+    def load(self, coefs, intercepts):
+        """Copy parameters given as lists of arrays into the flat vector."""
+        for view, arr in zip(self.coef_views() + self.intercept_views(),
+                             list(coefs) + list(intercepts)):
+            arr = np.asarray(arr)
+            if arr.shape != view.shape:
+                raise ValueError(f"parameter of shape {arr.shape} where the network "
+                                 f"has {view.shape}")
+            view[...] = arr
+
+    # -- workspace -------------------------------------------------------------
+    def meta(self, capacity, gather_cols=0):
+        """The kernels' description of this network with a workspace for
+        `capacity` rows (plus a gather buffer of `gather_cols` columns)."""
+        key = (int(capacity), int(gather_cols))
+        if key in self._metas:
+            return self._metas[key]
+        L, units, cap = self.n_layers, self.units, int(capacity)
+        act_off = np.zeros(L, dtype=np.intp)
+        delta_off = np.zeros(L, dtype=np.intp)
+        pos = 0
+        act_off[0] = pos
+        pos += cap * int(gather_cols)
+        for l in range(1, L):
+            act_off[l] = pos
+            pos += cap * int(units[l])
+        for l in range(L):
+            delta_off[l] = pos
+            pos += cap * int(units[l + 1])
+        # per-row losses are doubles: 8-byte aligned, 8 bytes each
+        pos = _ceil_even(pos)
+        rowloss_off = pos
+        pos += 2 * cap  # room for cap doubles in either dtype
+        work_len = pos
+        header = [L, _kernels.ACTIVATIONS[self.activation], _kernels.OUTPUTS[self.output],
+                  cap, self.n_coef, self.n_params, rowloss_off, work_len]
+        meta = np.concatenate((header, units, self.w_off, self.b_off, act_off,
+                               delta_off)).astype(np.intp)
+        self._metas[key] = (meta, work_len)
+        return self._metas[key]
+
+    def workspace(self, capacity, gather_cols=0):
+        meta, work_len = self.meta(capacity, gather_cols)
+        return meta, np.empty(work_len, dtype=self.dtype)
+
+    # -- passes ----------------------------------------------------------------
+    def forward(self, X, n_threads, params=None):
+        """Network outputs for X (dense C-ordered or CSR, of self.dtype)."""
+        params = self.params if params is None else params
+        n = X.shape[0]
+        out = np.empty((n, self.units[-1]), dtype=params.dtype)
+        cap = max(1, min(BLOCK_ROWS, n))
+        meta, work_len = self.meta(cap)
+        work = np.empty(work_len, dtype=params.dtype)
+        _kernels.predict(*kernel_input(X), meta, self.slope, params, work, out,
+                         n_threads)
+        return out
+
+    def loss_gradient(self, X, Y, sample_weight, alpha, n_threads, params, grads,
+                      work_meta=None):
+        """Full-batch loss and gradient (into grads), streamed in row blocks."""
+        if work_meta is None:
+            work_meta = self.workspace(max(1, min(BLOCK_ROWS, X.shape[0])))
+        meta, work = work_meta
+        sw = _empty(self.dtype) if sample_weight is None else sample_weight
+        return _kernels.loss_gradient(*kernel_input(X), Y, sw, meta, self.slope,
+                                      params, grads, work, alpha, n_threads)
+
+
+def _empty(dtype, ndim=1):
+    return np.empty((0,) * ndim, dtype=dtype)
+
+
+_NO_INDEX = np.zeros(0, dtype=np.intp)
+_NO_INDPTR = np.zeros(1, dtype=np.intp)
+
+
+def kernel_input(X):
+    """(X_dense, X_data, X_indices, X_indptr, sparse, n_features) for the
+    kernels' signature: dense C-ordered X, or CSR with intp indices."""
+    if sp.issparse(X):
+        return (_empty(X.dtype, 2), X.data, X.indices, X.indptr, True, X.shape[1])
+    return (X, _empty(X.dtype), _NO_INDEX, _NO_INDPTR, False, X.shape[1])
+
+
+def as_kernel_csr(X, dtype):
+    """CSR of `dtype` with sorted, canonical intp indices (a copy only where
+    the input differs)."""
+    if X.format != "csr":
+        X = X.tocsr()
+    X = X.astype(dtype, copy=False)
+    if X.indices.dtype != np.intp or X.indptr.dtype != np.intp:
+        X = X.copy()
+        X.indices = X.indices.astype(np.intp)
+        X.indptr = X.indptr.astype(np.intp)
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return X

@@ -1,0 +1,120 @@
+"""Optimizer state and schedules (sgd, adam, rmsprop) and L-BFGS.
+
+The update arithmetic itself is one fused kernel per minibatch inside
+``_kernels.train_epoch``; this module keeps what lives between epochs: the
+flat state vectors, the learning-rate schedule and the stopping rule.
+"""
+
+import warnings
+
+import numpy as np
+import scipy.optimize
+from sklearn.exceptions import ConvergenceWarning
+
+from . import _kernels
+from ._network import kernel_input
+
+STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop")
+
+
+class StochasticOptimizer:
+    """State of one stochastic solver over a flat parameter vector.
+
+    sgd:     state1 = velocity (momentum, optionally Nesterov)
+    adam:    state1 = first moment, state2 = second moment, step = t
+    rmsprop: state1 = running mean of g^2, state2 = momentum buffer
+    """
+
+    def __init__(self, solver, n_params, dtype, learning_rate_init, *,
+                 lr_schedule="constant", momentum=0.9, nesterov=True, power_t=0.5,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, rho=0.9):
+        if solver not in STOCHASTIC_SOLVERS:
+            raise ValueError(f"unknown stochastic solver {solver!r}")
+        self.solver = solver
+        self.learning_rate_init = float(learning_rate_init)
+        self.learning_rate = float(learning_rate_init)
+        self.lr_schedule = lr_schedule
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.power_t = float(power_t)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self.rho = float(rho)
+        self.state1 = np.zeros(n_params, dtype=dtype)
+        self.state2 = (np.zeros(n_params, dtype=dtype) if solver != "sgd"
+                       else np.zeros(0, dtype=dtype))
+        self.step = np.zeros(1, dtype=np.intp)
+
+    def run_epoch(self, net, X, Y, sample_weight, order, gather, batch_size, alpha,
+                  n_threads, buffers):
+        """One epoch over the rows in `order`; returns the accumulated loss."""
+        meta, work, grads, partial = buffers
+        sw = np.zeros(0, dtype=net.dtype) if sample_weight is None else sample_weight
+        if self.solver == "rmsprop":
+            decay, momentum = self.rho, self.momentum
+        else:
+            decay, momentum = self.beta_2, self.momentum
+        return _kernels.train_epoch(
+            *kernel_input(X), Y, sw, order, gather, meta, net.slope,
+            net.params, grads, work, self.state1, self.state2, self.step, partial,
+            batch_size, self.solver, self.learning_rate, alpha, momentum,
+            self.nesterov, self.beta_1, decay, self.epsilon, n_threads)
+
+    def iteration_ends(self, time_step):
+        """End-of-epoch schedule: 'invscaling' decays with samples seen."""
+        if self.solver == "sgd" and self.lr_schedule == "invscaling":
+            self.learning_rate = self.learning_rate_init / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self, msg, verbose):
+        """True to stop; 'adaptive' sgd first divides the step size by 5."""
+        if self.solver != "sgd" or self.lr_schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+
+def fit_lbfgs(net, X, Y, sample_weight, alpha, max_iter, max_fun, tol, n_threads):
+    """Minimise the full-batch loss with scipy's L-BFGS-B over the flat vector.
+
+    In float64 the optimizer's own x is handed to the kernels as the parameter
+    vector (no unpacking); in float32 it is cast into net.params. The loss and
+    gradient are computed over row blocks, so memory stays bounded.
+    Returns (n_iter, final loss); net.params holds the solution.
+    """
+    grads = np.empty(net.n_params, dtype=net.dtype)
+    work_meta = net.workspace(max(1, min(2048, X.shape[0])))
+
+    def fun(x):
+        if net.dtype == np.float64:
+            params = x
+        else:
+            net.params[...] = x
+            params = net.params
+        loss = net.loss_gradient(X, Y, sample_weight, alpha, n_threads, params, grads,
+                                 work_meta)
+        return loss, grads.astype(np.float64, copy=True)
+
+    res = scipy.optimize.minimize(
+        fun, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
+        options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol})
+    n_iter = min(res.nit, max_iter)
+    if res.status != 0:
+        msg = (f"lbfgs failed to converge after {n_iter} iteration(s) "
+               f"(status={res.status}):\n{res.message}\n")
+        if n_iter >= max_iter:
+            msg += ("\nIncrease the number of iterations to improve the convergence "
+                    f"(max_iter={max_iter}).")
+        msg += ("\nYou might also want to scale the data as shown in:\n"
+                "    https://scikit-learn.org/stable/modules/preprocessing.html")
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    net.params[...] = res.x
+    return n_iter, float(res.fun)

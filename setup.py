@@ -1,0 +1,51 @@
+"""Build of bpfast's compiled core (bpfast/_kernels.pyx).
+
+Release build: -O3 with OpenMP, bounds checks off.
+Debug build:   BPFAST_DEBUG=1 pip install ...  -> -O0 -g, Cython bounds and
+               initialisation checks on, and the kernels' shape assertions on.
+"""
+import os
+import sys
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("BPFAST_DEBUG", "0").strip() not in ("", "0")
+
+if sys.platform == "win32":
+    openmp_compile, openmp_link = ["/openmp"], []
+    optimise = ["/Od", "/Zi"] if DEBUG else ["/O2", "/fp:fast"]
+elif sys.platform == "darwin":
+    openmp_compile, openmp_link = ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
+    optimise = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
+else:
+    openmp_compile, openmp_link = ["-fopenmp"], ["-fopenmp"]
+    optimise = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
+
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
+if DEBUG:
+    macros.append(("BPFAST_DEBUG", "1"))
+
+extensions = [
+    Extension(
+        "bpfast._kernels",
+        ["bpfast/_kernels.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=macros,
+        extra_compile_args=openmp_compile + optimise,
+        extra_link_args=openmp_link,
+    )
+]
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": DEBUG,
+    "nonecheck": DEBUG,
+    "embedsignature": True,
+}
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives))

@@ -1,0 +1,56 @@
+"""The compiled wrappers directly: GEMM twin, layout checks, flat views."""
+import numpy as np
+import pytest
+
+from bpfast import _kernels
+from bpfast._network import Network
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_gemm_row_major(dtype, trans_a, trans_b):
+    rng = np.random.RandomState(0)
+    m, n, k = 5, 7, 3
+    A = rng.randn(*((k, m) if trans_a else (m, k))).astype(dtype)
+    B = rng.randn(*((n, k) if trans_b else (k, n))).astype(dtype)
+    C = rng.randn(m, n).astype(dtype)
+    expected = 2.0 * (A.T if trans_a else A) @ (B.T if trans_b else B) + 0.5 * C
+    _kernels._gemm(trans_a, trans_b, 2.0, A, B, 0.5, C)
+    np.testing.assert_allclose(C, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_gemm_shape_mismatch_raises():
+    A = np.zeros((3, 4))
+    with pytest.raises(ValueError):
+        _kernels._gemm(False, False, 1.0, A, np.zeros((5, 2)), 0.0, np.zeros((3, 2)))
+
+
+def test_flat_views_and_layout():
+    net = Network([4, 3, 2], "relu", "softmax", np.float64)
+    coefs, intercepts = net.coef_views(), net.intercept_views()
+    assert [c.shape for c in coefs] == [(4, 3), (3, 2)]
+    assert net.n_params == 4 * 3 + 3 * 2 + 3 + 2
+    net.params[:] = np.arange(net.n_params)
+    assert coefs[1][0, 0] == 12 and intercepts[0][0] == 18
+    assert net.is_view(coefs, intercepts)
+    assert not net.is_view([c.copy() for c in coefs], intercepts)
+
+
+def test_kernels_reject_wrong_shapes():
+    net = Network([4, 3, 2], "relu", "softmax", np.float64)
+    meta, work = net.workspace(8)
+    X, Y = np.zeros((10, 4)), np.zeros((10, 2))
+    grads = np.empty(net.n_params)
+    with pytest.raises(ValueError):  # wrong feature count
+        net.loss_gradient(np.zeros((10, 5)), Y, None, 0.0, 1, net.params, grads)
+    with pytest.raises(ValueError):  # wrong parameter length
+        net.loss_gradient(X, Y, None, 0.0, 1, net.params[:-1], grads)
+    with pytest.raises(ValueError):  # workspace smaller than the layout
+        net.loss_gradient(X, Y, None, 0.0, 1, net.params, grads, (meta, work[:-3]))
+    with pytest.raises(ValueError):  # Y of the wrong width
+        net.loss_gradient(X, np.zeros((10, 3)), None, 0.0, 1, net.params, grads)
+    bad = meta.copy()
+    bad[8 + 3 + 2] = 10**6  # a bias offset outside the parameter vector
+    with pytest.raises(ValueError):
+        net.loss_gradient(X, Y, None, 0.0, 1, net.params, grads, (bad, work))
