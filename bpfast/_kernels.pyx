@@ -52,6 +52,26 @@ cdef extern from *:
     int bp_omp_max_threads() noexcept nogil
     int BP_DEBUG_BUILD
 
+cdef extern from *:
+    """
+    /* Counter-based generator for dropout masks: splitmix64's finaliser over
+       (key + element index). A mask bit is a pure function of the seed, the
+       minibatch counter, the layer and the element, so masks are the same
+       whatever the number of threads and can be recomputed, not stored. */
+    static inline unsigned long long bp_mix64(unsigned long long z) {
+        z += 0x9E3779B97F4A7C15ULL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+    static inline int bp_dropped(unsigned long long key, long long idx, double rate) {
+        return (double)(bp_mix64(key + (unsigned long long)idx) >> 11)
+               * (1.0 / 9007199254740992.0) < rate;
+    }
+    """
+    unsigned long long bp_mix64(unsigned long long z) noexcept nogil
+    bint bp_dropped(unsigned long long key, long long idx, double rate) noexcept nogil
+
 cdef extern from "Python.h":
     # Declared without an exception clause: we look at the return value
     # ourselves and re-raise the pending exception once the GIL is back.
@@ -86,6 +106,7 @@ OUTPUTS = {"identity": OUT_IDENTITY, "logistic": OUT_LOGISTIC, "softmax": OUT_SO
            "exp": OUT_EXP}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP}
 DEBUG_BUILD = bool(BP_DEBUG_BUILD)
+CHUNK_SIZE = CHUNK  # optimizer chunk: norm scratch needs 2 doubles per chunk
 
 # Elementwise passes smaller than this many elements run on one thread: below
 # it an OpenMP region costs more than it saves, and it would compete with
@@ -512,12 +533,48 @@ cdef void csr_t_matmul(const CSR* X, const Py_ssize_t* rows, Py_ssize_t row0,
 
 
 # --------------------------------------------------------------------------
+# Inverted dropout on hidden activations (training only)
+# --------------------------------------------------------------------------
+cdef struct Dropout:
+    double rate                 # probability of dropping a unit
+    unsigned long long key      # mixes the seed and the minibatch counter
+
+
+cdef void dropout_forward(floating* A, Py_ssize_t m, Py_ssize_t n, const Dropout* drop,
+                          Py_ssize_t layer) noexcept nogil:
+    """A := A * mask / (1 - rate), mask drawn per (minibatch, layer, element)."""
+    cdef Py_ssize_t i
+    cdef unsigned long long key = bp_mix64(drop.key + <unsigned long long>layer)
+    cdef floating scale = <floating>(1.0 / (1.0 - drop.rate))
+    for i in range(m * n):
+        A[i] = 0 if bp_dropped(key, i, drop.rate) else A[i] * scale
+
+
+cdef void dropout_backward(floating* D_prev, floating* A, Py_ssize_t m, Py_ssize_t n,
+                           const Dropout* drop, Py_ssize_t layer, int act, floating slope,
+                           int n_threads) noexcept nogil:
+    """BP2 through dropout: D_prev holds D @ W^T on entry. The stored
+    activation is rescaled back to f's output, the derivative applied, and the
+    same mask (recomputed) with the 1 / (1 - rate) scale multiplied in."""
+    cdef Py_ssize_t i
+    cdef unsigned long long key = bp_mix64(drop.key + <unsigned long long>layer)
+    cdef floating keep = <floating>(1.0 - drop.rate)
+    cdef floating scale = <floating>(1.0 / (1.0 - drop.rate))
+    for i in range(m * n):
+        A[i] = A[i] * keep
+    for i in range(m):
+        activation_derivative_row(D_prev + i * n, A + i * n, n, act, slope)
+    for i in range(m * n):
+        D_prev[i] = 0 if bp_dropped(key, i, drop.rate) else D_prev[i] * scale
+
+
+# --------------------------------------------------------------------------
 # Whole-network passes over one block of rows
 # --------------------------------------------------------------------------
 cdef void forward_block(const Net* net, const floating* params, floating* work,
                         const floating* A0, Py_ssize_t lda0, const CSR* Xs,
                         const Py_ssize_t* rows, Py_ssize_t row0, Py_ssize_t m,
-                        floating* Zout, int n_threads) noexcept nogil:
+                        floating* Zout, const Dropout* drop, int n_threads) noexcept nogil:
     """Forward pass through every layer; the hidden activations land in work,
     the output layer's pre-activation (bias not yet added) in Zout (m x K)."""
     cdef Py_ssize_t l, n_in, n_out
@@ -541,6 +598,8 @@ cdef void forward_block(const Net* net, const floating* params, floating* work,
         if l < net.L - 1:
             bias_activation(Z, params + net.b_off[l], m, n_out, net.activation,
                             <floating>net.slope, n_threads)
+            if drop != NULL:
+                dropout_forward(Z, m, n_out, drop, l + 1)
 
 
 cdef double forward_backward_block(const Net* net, const floating* params,
@@ -549,6 +608,7 @@ cdef double forward_backward_block(const Net* net, const floating* params,
                                    const Py_ssize_t* rows, Py_ssize_t row0,
                                    Py_ssize_t m, const floating* Y, const floating* sw,
                                    double inv_sw_sum, bint accumulate,
+                                   const Dropout* drop, bint want_grad,
                                    int n_threads) noexcept nogil:
     """Forward, BP1, then BP4/BP3/BP2 from the last layer down. Gradients are
     of sum_i w_i loss_i / sw_sum (no penalty term); with `accumulate` they are
@@ -560,10 +620,12 @@ cdef double forward_backward_block(const Net* net, const floating* params,
     cdef floating slope = <floating>net.slope
     cdef floating beta = 1 if accumulate else 0
     D = work + net.delta_off[L - 1]
-    forward_block(net, params, work, A0, lda0, Xs, rows, row0, m, D, n_threads)
+    forward_block(net, params, work, A0, lda0, Xs, rows, row0, m, D, drop, n_threads)
     loss = output_delta(D, params + net.b_off[L - 1], Y, sw, rows, row0, m,
                         net.units[L], net.output, inv_sw_sum,
                         <double*>(work + net.rowloss_off), n_threads)
+    if not want_grad:
+        return loss
     for l in range(L - 1, -1, -1):
         n_in = net.units[l]
         n_out = net.units[l + 1]
@@ -584,7 +646,13 @@ cdef double forward_backward_block(const Net* net, const floating* params,
         # BP3: bias gradient
         column_sums(D, m, n_out, grads + net.b_off[l], accumulate)
         # BP2: delta of the layer below
-        if l > 0:
+        if l > 0 and drop != NULL:
+            gemm(False, True, <int>m, <int>n_in, <int>n_out, <floating>1, D, <int>n_out,
+                 params + net.w_off[l], <int>n_out, <floating>0,
+                 work + net.delta_off[l - 1], <int>n_in)
+            dropout_backward(work + net.delta_off[l - 1], work + net.act_off[l], m, n_in,
+                             drop, l, net.activation, slope, n_threads)
+        elif l > 0:
             propagate_delta(D, params + net.w_off[l], work + net.act_off[l],
                             work + net.delta_off[l - 1], m, n_in, n_out,
                             net.activation, slope, n_threads)
@@ -601,65 +669,61 @@ cdef void gather_rows(const floating* X, Py_ssize_t d, const Py_ssize_t* rows,
 # --------------------------------------------------------------------------
 # Fused optimizer updates over the flat parameter vector
 # --------------------------------------------------------------------------
-# Each update reads the raw gradient G, adds the L2 term l2 * W on the
-# coefficient part (the first n_coef entries), updates its state and W in one
-# pass, and returns |W_coef|^2 of the updated weights for the next loss.
+# Each update reads the raw gradient G, adds the penalty's gradient on the
+# coefficient part (the first n_coef entries: l2 * W + l1 * sign(W)), updates
+# its state and W in one pass, and leaves |W|^2 and |W|_1 of the updated
+# coefficients in per-chunk partial sums for the next minibatch's loss.
 
-cdef inline double sgd_chunk(floating* W, const floating* G, floating* V,
-                             Py_ssize_t lo, Py_ssize_t hi, floating lr, floating mu,
-                             bint nesterov, floating l2, bint want_ss) noexcept nogil:
+cdef inline floating penalised(floating g, floating w, floating l2,
+                               floating l1) noexcept nogil:
+    # l1 == 0 leaves g + l2 * w bit for bit (scikit-learn's L2 gradient)
+    return g + l2 * w + (l1 if w > 0 else (-l1 if w < 0 else 0))
+
+
+cdef inline void sgd_chunk(floating* W, const floating* G, floating* V,
+                           Py_ssize_t lo, Py_ssize_t hi, floating lr, floating mu,
+                           bint nesterov, floating l2, floating l1) noexcept nogil:
     cdef Py_ssize_t p
     cdef floating g, v
-    cdef double ss = 0
     if nesterov:
         for p in range(lo, hi):
-            g = G[p] + l2 * W[p]
+            g = penalised(G[p], W[p], l2, l1)
             v = mu * V[p] - lr * g
             V[p] = v
             W[p] = W[p] + (mu * v - lr * g)
     else:
         for p in range(lo, hi):
-            g = G[p] + l2 * W[p]
+            g = penalised(G[p], W[p], l2, l1)
             v = mu * V[p] - lr * g
             V[p] = v
             W[p] = W[p] + v
-    if want_ss:
-        for p in range(lo, hi):
-            ss += W[p] * W[p]
-    return ss
 
 
-cdef inline double adam_chunk(floating* W, const floating* G, floating* M, floating* V,
-                              Py_ssize_t lo, Py_ssize_t hi, floating lr, floating b1,
-                              floating b2, floating eps, floating l2,
-                              bint want_ss) noexcept nogil:
+cdef inline void adam_chunk(floating* W, const floating* G, floating* M, floating* V,
+                            Py_ssize_t lo, Py_ssize_t hi, floating lr, floating b1,
+                            floating b2, floating eps, floating l2,
+                            floating l1) noexcept nogil:
     cdef Py_ssize_t p
     cdef floating g, m, v
-    cdef double ss = 0
     for p in range(lo, hi):
-        g = G[p] + l2 * W[p]
+        g = penalised(G[p], W[p], l2, l1)
         m = b1 * M[p] + (1 - b1) * g
         v = b2 * V[p] + (1 - b2) * (g * g)
         M[p] = m
         V[p] = v
         W[p] = W[p] + (-lr * m / (f_sqrt(v) + eps))
-    if want_ss:
-        for p in range(lo, hi):
-            ss += W[p] * W[p]
-    return ss
 
 
-cdef inline double rmsprop_chunk(floating* W, const floating* G, floating* S, floating* B,
-                                 Py_ssize_t lo, Py_ssize_t hi, floating lr, floating rho,
-                                 floating mu, floating eps, floating l2,
-                                 bint want_ss) noexcept nogil:
+cdef inline void rmsprop_chunk(floating* W, const floating* G, floating* S, floating* B,
+                               Py_ssize_t lo, Py_ssize_t hi, floating lr, floating rho,
+                               floating mu, floating eps, floating l2,
+                               floating l1) noexcept nogil:
     # S: running mean of g^2; B: momentum buffer (used when mu > 0)
     cdef Py_ssize_t p
     cdef floating g, s, step
-    cdef double ss = 0
     if mu > 0:
         for p in range(lo, hi):
-            g = G[p] + l2 * W[p]
+            g = penalised(G[p], W[p], l2, l1)
             s = rho * S[p] + (1 - rho) * (g * g)
             S[p] = s
             step = mu * B[p] + g / (f_sqrt(s) + eps)
@@ -667,61 +731,98 @@ cdef inline double rmsprop_chunk(floating* W, const floating* G, floating* S, fl
             W[p] = W[p] - lr * step
     else:
         for p in range(lo, hi):
-            g = G[p] + l2 * W[p]
+            g = penalised(G[p], W[p], l2, l1)
             s = rho * S[p] + (1 - rho) * (g * g)
             S[p] = s
             W[p] = W[p] - lr * g / (f_sqrt(s) + eps)
-    if want_ss:
-        for p in range(lo, hi):
-            ss += W[p] * W[p]
-    return ss
 
 
 cdef struct OptConfig:
     int solver
-    double momentum    # sgd / rmsprop momentum
+    double momentum    # sgd momentum, rmsprop momentum
     bint nesterov
     double beta_1
     double beta_2      # adam beta_2, rmsprop rho
     double epsilon
 
 
-cdef inline double step_chunk(const OptConfig* opt, floating* W, const floating* G,
-                              floating* S1, floating* S2, Py_ssize_t lo, Py_ssize_t hi,
-                              floating lr, floating l2, bint want_ss) noexcept nogil:
+cdef struct Penalty:
+    double l2          # alpha * (1 - l1_ratio)
+    double l1          # alpha * l1_ratio
+
+
+cdef inline void chunk_norms(const floating* W, Py_ssize_t lo, Py_ssize_t hi,
+                             double* out) noexcept nogil:
+    """out[0] = sum W^2, out[1] = sum |W| over [lo, hi), in index order."""
+    cdef Py_ssize_t p
+    cdef double sq = 0, ab = 0
+    for p in range(lo, hi):
+        sq += W[p] * W[p]
+        ab += W[p] if W[p] >= 0 else -W[p]
+    out[0] = sq
+    out[1] = ab
+
+
+cdef inline void step_chunk(const OptConfig* opt, floating* W, const floating* G,
+                            floating* S1, floating* S2, Py_ssize_t lo, Py_ssize_t hi,
+                            floating lr, floating l2, floating l1) noexcept nogil:
     if opt.solver == OPT_ADAM:
-        return adam_chunk(W, G, S1, S2, lo, hi, lr, <floating>opt.beta_1,
-                          <floating>opt.beta_2, <floating>opt.epsilon, l2, want_ss)
+        adam_chunk(W, G, S1, S2, lo, hi, lr, <floating>opt.beta_1,
+                   <floating>opt.beta_2, <floating>opt.epsilon, l2, l1)
     elif opt.solver == OPT_RMSPROP:
-        return rmsprop_chunk(W, G, S1, S2, lo, hi, lr, <floating>opt.beta_2,
-                             <floating>opt.momentum, <floating>opt.epsilon, l2, want_ss)
-    return sgd_chunk(W, G, S1, lo, hi, lr, <floating>opt.momentum, opt.nesterov, l2,
-                     want_ss)
+        rmsprop_chunk(W, G, S1, S2, lo, hi, lr, <floating>opt.beta_2,
+                      <floating>opt.momentum, <floating>opt.epsilon, l2, l1)
+    else:
+        sgd_chunk(W, G, S1, lo, hi, lr, <floating>opt.momentum, opt.nesterov, l2, l1)
 
 
-cdef double optimizer_step(const OptConfig* opt, floating* W, const floating* G,
-                           floating* S1, floating* S2, Py_ssize_t n_coef,
-                           Py_ssize_t n_params, double lr, double l2, double* partial,
-                           int n_threads) noexcept nogil:
-    """One update of the whole flat vector; returns |W[:n_coef]|^2 after it.
-    Work is split in fixed CHUNKs (coefficients, then intercepts)."""
+cdef double penalty_value(const Penalty* pen, const double* norms) noexcept nogil:
+    # alpha * ((1 - l1_ratio) / 2 * |W|^2 + l1_ratio * |W|_1), before / sw_sum
+    return 0.5 * pen.l2 * norms[0] + pen.l1 * norms[1]
+
+
+cdef void optimizer_step(const OptConfig* opt, floating* W, const floating* G,
+                         floating* S1, floating* S2, Py_ssize_t n_coef,
+                         Py_ssize_t n_params, double lr, const Penalty* pen,
+                         double sw_sum, double* partial, double* norms,
+                         int n_threads) noexcept nogil:
+    """One update of the whole flat vector, in fixed CHUNKs of coefficients
+    (penalised, with per-chunk norms of the result), then the intercepts.
+    norms[0], norms[1] receive |W|^2 and |W|_1 of the updated coefficients."""
     cdef Py_ssize_t c, lo, hi
     cdef Py_ssize_t n_chunks = (n_coef + CHUNK - 1) // CHUNK
-    cdef double ss = 0
-    cdef floating flr = <floating>lr, fl2 = <floating>l2
+    cdef floating flr = <floating>lr
+    cdef floating fl2 = <floating>(pen.l2 / sw_sum)
+    cdef floating fl1 = <floating>(pen.l1 / sw_sum)
     if n_threads > 1 and n_coef >= 2 * CHUNK:
         for c in prange(n_chunks, schedule='static', num_threads=n_threads):
-            partial[c] = step_chunk(opt, W, G, S1, S2, c * CHUNK,
-                                    min((c + 1) * CHUNK, n_coef), flr, fl2, True)
+            step_chunk(opt, W, G, S1, S2, c * CHUNK, min((c + 1) * CHUNK, n_coef),
+                       flr, fl2, fl1)
+            chunk_norms(W, c * CHUNK, min((c + 1) * CHUNK, n_coef), partial + 2 * c)
     else:
         for c in range(n_chunks):
             lo = c * CHUNK
             hi = min(lo + CHUNK, n_coef)
-            partial[c] = step_chunk(opt, W, G, S1, S2, lo, hi, flr, fl2, True)
+            step_chunk(opt, W, G, S1, S2, lo, hi, flr, fl2, fl1)
+            chunk_norms(W, lo, hi, partial + 2 * c)
+    norms[0] = 0
+    norms[1] = 0
     for c in range(n_chunks):
-        ss += partial[c]
-    step_chunk(opt, W, G, S1, S2, n_coef, n_params, flr, <floating>0, False)
-    return ss
+        norms[0] += partial[2 * c]
+        norms[1] += partial[2 * c + 1]
+    step_chunk(opt, W, G, S1, S2, n_coef, n_params, flr, <floating>0, <floating>0)
+
+
+cdef void coef_norms(const floating* W, Py_ssize_t n_coef, double* partial,
+                     double* norms) noexcept nogil:
+    """|W|^2 and |W|_1 of the coefficients, chunked as in optimizer_step."""
+    cdef Py_ssize_t c, n_chunks = (n_coef + CHUNK - 1) // CHUNK
+    norms[0] = 0
+    norms[1] = 0
+    for c in range(n_chunks):
+        chunk_norms(W, c * CHUNK, min((c + 1) * CHUNK, n_coef), partial)
+        norms[0] += partial[0]
+        norms[1] += partial[1]
 
 
 cdef int raise_pending() except -1:
@@ -776,19 +877,6 @@ cdef int check_csr(Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t nnz_data
     return 0
 
 
-cdef double coef_squared_norm(const floating* W, Py_ssize_t n_coef) noexcept nogil:
-    """|W|^2 over the coefficient part, summed chunk by chunk in the same
-    order as optimizer_step's partial sums."""
-    cdef Py_ssize_t c, p, n_chunks = (n_coef + CHUNK - 1) // CHUNK
-    cdef double ss = 0, part
-    for c in range(n_chunks):
-        part = 0
-        for p in range(c * CHUNK, min((c + 1) * CHUNK, n_coef)):
-            part += W[p] * W[p]
-        ss += part
-    return ss
-
-
 # --------------------------------------------------------------------------
 # Entry points (called once per epoch / evaluation / prediction)
 # --------------------------------------------------------------------------
@@ -802,18 +890,23 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
                 floating[::1] state1, floating[::1] state2,
                 Py_ssize_t[::1] step_count, double[::1] partial,
                 Py_ssize_t batch_size, str solver, double learning_rate,
-                double alpha, double momentum, bint nesterov,
-                double beta_1, double beta_2, double epsilon, int n_threads):
+                double alpha, double l1_ratio, double momentum, bint nesterov,
+                double beta_1, double beta_2, double epsilon,
+                double dropout, unsigned long long seed, int n_threads):
     """One epoch of minibatch training, every minibatch in one nogil loop.
 
     For each minibatch of `batch_size` rows taken from `order`: gather the
-    rows (dense X with `gather`; otherwise rows are read in place), forward,
-    BP1-BP4, then one fused optimizer update of the flat parameter vector.
-    Returns the sum over minibatches of (batch loss incl. the L2 term) *
-    (rows in the batch), the quantity scikit-learn accumulates per epoch.
-    step_count[0] is adam's step t, advanced per minibatch. SIGINT is looked
-    at after every minibatch: the epoch stops there and the exception is
-    raised with the weights of the last finished update in place.
+    rows (dense X with `gather`; otherwise rows are read in place), forward
+    (with inverted dropout on hidden units when dropout > 0), BP1-BP4, then
+    one fused optimizer update of the flat parameter vector with the penalty
+    alpha * ((1 - l1_ratio) / 2 * |W|^2 + l1_ratio * |W|_1) / sum(w).
+    Returns the sum over minibatches of (batch loss incl. penalty) * (rows in
+    the batch), the quantity scikit-learn accumulates per epoch.
+
+    step_count[0] is adam's step t, step_count[1] the minibatch counter that
+    keys dropout masks; both advance per minibatch. SIGINT is looked at after
+    every minibatch: the epoch stops there and the exception is raised with
+    the weights of the last finished update in place.
 
     solver: 'sgd' (state1 = velocity), 'adam' (state1 = m, state2 = v) or
     'rmsprop' (state1 = mean square, state2 = momentum buffer; beta_2 is rho).
@@ -821,12 +914,16 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     cdef Net net
     cdef CSR xs
     cdef OptConfig opt
+    cdef Penalty pen
+    cdef Dropout drop
+    cdef const Dropout* dropp = &drop if dropout > 0 else NULL
     cdef Py_ssize_t n = order.shape[0], start, m, i
     cdef Py_ssize_t n_rows = X_indptr.shape[0] - 1 if sparse else X.shape[0]
     cdef const floating* A0 = NULL
     cdef const CSR* xsp = &xs if sparse else NULL
     cdef const floating* swp = NULL
-    cdef double sw_sum, batch_loss, total = 0, ss, lr
+    cdef double sw_sum, batch_loss, total = 0, lr
+    cdef double norms[2]
     cdef floating* xbuf
     cdef bint interrupted = False
 
@@ -843,10 +940,12 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
         raise ValueError("gradient or optimizer state has the wrong length")
     if batch_size < 1 or batch_size > net.capacity:
         raise ValueError("batch_size exceeds the workspace capacity")
-    if partial.shape[0] < (net.n_coef + CHUNK - 1) // CHUNK or step_count.shape[0] < 1:
+    if partial.shape[0] < 2 * ((net.n_coef + CHUNK - 1) // CHUNK) or step_count.shape[0] < 2:
         raise ValueError("scratch arrays too small")
     if not sparse and gather and net.act_off[0] + batch_size * n_features > net.work_len:
         raise ValueError("workspace has no room for the gathered batch")
+    if not (0 <= dropout < 1) or not (0 <= l1_ratio <= 1):
+        raise ValueError("dropout must be in [0, 1) and l1_ratio in [0, 1]")
     for i in range(n):
         if order[i] < 0 or order[i] >= n_rows:
             raise ValueError("sample order out of range")
@@ -859,10 +958,13 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     opt.beta_1 = beta_1
     opt.beta_2 = beta_2
     opt.epsilon = epsilon
+    pen.l2 = alpha * (1 - l1_ratio)
+    pen.l1 = alpha * l1_ratio
+    drop.rate = dropout
 
     xbuf = &work[0] + net.act_off[0]
     with nogil:
-        ss = coef_squared_norm(&params[0], net.n_coef)
+        coef_norms(&params[0], net.n_coef, &partial[0], norms)
         start = 0
         while start < n:
             m = min(batch_size, n - start)
@@ -878,20 +980,23 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
                     sw_sum += swp[order[start + i]]
             else:
                 sw_sum = m
+            drop.key = bp_mix64(seed ^ bp_mix64(<unsigned long long>step_count[1]))
             batch_loss = forward_backward_block(
                 &net, &params[0], &grads[0], &work[0], A0, n_features, xsp,
-                &order[start], 0, m, &Y[0, 0], swp, 1.0 / sw_sum, False, n_threads)
-            batch_loss = batch_loss / sw_sum + 0.5 * alpha * ss / sw_sum
+                &order[start], 0, m, &Y[0, 0], swp, 1.0 / sw_sum, False, dropp, True,
+                n_threads)
+            batch_loss = batch_loss / sw_sum + penalty_value(&pen, norms) / sw_sum
             total += batch_loss * m
             lr = learning_rate
             if opt.solver == OPT_ADAM:
                 step_count[0] += 1
                 lr = (learning_rate * sqrt(1 - beta_2 ** step_count[0])
                       / (1 - beta_1 ** step_count[0]))
-            ss = optimizer_step(&opt, &params[0], &grads[0], &state1[0],
-                                &state2[0] if state2.shape[0] > 0 else NULL,
-                                net.n_coef, net.n_params, lr, alpha / sw_sum,
-                                &partial[0], n_threads)
+            step_count[1] += 1
+            optimizer_step(&opt, &params[0], &grads[0], &state1[0],
+                           &state2[0] if state2.shape[0] > 0 else NULL,
+                           net.n_coef, net.n_params, lr, &pen, sw_sum, &partial[0],
+                           norms, n_threads)
             start += m
             with gil:
                 if bp_check_signals() < 0:
@@ -909,49 +1014,69 @@ def loss_gradient(const floating[:, ::1] X, const floating[::1] X_data,
                   const floating[:, ::1] Y, const floating[::1] sample_weight,
                   const Py_ssize_t[::1] meta, double slope,
                   const floating[::1] params, floating[::1] grads, floating[::1] work,
-                  double alpha, int n_threads):
-    """Full-batch loss and gradient as scikit-learn's MLP defines them (L2
-    term included), streamed over row blocks of the workspace's capacity with
-    the gradient accumulated, so memory does not grow with n_samples."""
+                  double alpha, int n_threads, double l1_ratio=0.0, double dropout=0.0,
+                  unsigned long long seed=0, Py_ssize_t step=0):
+    """Full-batch loss and gradient as scikit-learn's MLP defines them (penalty
+    included), streamed over row blocks of the workspace's capacity with the
+    gradient accumulated, so memory does not grow with n_samples. With an
+    empty `grads` only the loss is computed. With dropout > 0, masks are those
+    of minibatch counter `step` (a fixed mask: for gradient checks)."""
     cdef Net net
     cdef CSR xs
+    cdef Penalty pen
+    cdef Dropout drop
+    cdef const Dropout* dropp = &drop if dropout > 0 else NULL
     cdef const CSR* xsp = &xs if sparse else NULL
     cdef const floating* swp = NULL
     cdef const floating* A0 = NULL
     cdef Py_ssize_t n_rows = X_indptr.shape[0] - 1 if sparse else X.shape[0]
     cdef Py_ssize_t start, m, i, p
-    cdef double sw_sum = 0, loss = 0, ss
-    cdef floating l2
+    cdef bint want_grad = grads.shape[0] > 0
+    cdef double sw_sum = 0, loss = 0
+    cdef double norms[2]
+    cdef double scratch[2]
+    cdef floating l2, l1
     unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
     check_data(&net, n_rows, n_features, Y.shape[0], Y.shape[1], sample_weight.shape[0])
     set_input(&net, sparse, n_features, X.shape[1],
               &X_data[0] if X_data.shape[0] > 0 else NULL, X_data.shape[0],
               X_indices, X_indptr, &xs)
-    if grads.shape[0] != net.n_params:
+    if want_grad and grads.shape[0] != net.n_params:
         raise ValueError("gradient vector has the wrong length")
     if n_rows < 1:
         raise ValueError("no rows")
+    if dropout > 0 and n_rows > net.capacity:
+        raise ValueError("dropout masks need the whole batch in one block")
+    if not (0 <= dropout < 1) or not (0 <= l1_ratio <= 1):
+        raise ValueError("dropout must be in [0, 1) and l1_ratio in [0, 1]")
     if sample_weight.shape[0] > 0:
         swp = &sample_weight[0]
         for i in range(n_rows):
             sw_sum += swp[i]
     else:
         sw_sum = n_rows
+    pen.l2 = alpha * (1 - l1_ratio)
+    pen.l1 = alpha * l1_ratio
+    drop.rate = dropout
+    drop.key = bp_mix64(seed ^ bp_mix64(<unsigned long long>step))
     with nogil:
-        ss = coef_squared_norm(&params[0], net.n_coef)
+        coef_norms(&params[0], net.n_coef, scratch, norms)
         start = 0
         while start < n_rows:
             m = min(net.capacity, n_rows - start)
             if not sparse:
                 A0 = &X[0, 0] + start * n_features
             loss += forward_backward_block(
-                &net, &params[0], &grads[0], &work[0], A0, n_features, xsp, NULL,
-                start, m, &Y[0, 0], swp, 1.0 / sw_sum, start > 0, n_threads)
+                &net, &params[0], &grads[0] if want_grad else NULL, &work[0], A0,
+                n_features, xsp, NULL, start, m, &Y[0, 0], swp, 1.0 / sw_sum, start > 0,
+                dropp, want_grad, n_threads)
             start += m
-        l2 = <floating>(alpha / sw_sum)
-        for p in range(net.n_coef):
-            grads[p] = grads[p] + l2 * params[p]
-    return loss / sw_sum + 0.5 * alpha * ss / sw_sum
+        if want_grad:
+            l2 = <floating>(pen.l2 / sw_sum)
+            l1 = <floating>(pen.l1 / sw_sum)
+            for p in range(net.n_coef):
+                grads[p] = penalised(grads[p], params[p], l2, l1)
+    return loss / sw_sum + penalty_value(&pen, norms) / sw_sum
 
 
 def predict(const floating[:, ::1] X, const floating[::1] X_data,
@@ -991,7 +1116,7 @@ def predict(const floating[:, ::1] X, const floating[::1] X_data,
             if not sparse:
                 A0 = &X[0, 0] + start * n_features
             forward_block(&net, &params[0], &work[0], A0, n_features, xsp, NULL,
-                          start, m, &out[start, 0], n_threads)
+                          start, m, &out[start, 0], NULL, n_threads)
             for i in range(m):
                 output_activation_row(&out[start + i, 0], b_out, K, net.output)
             start += m

@@ -7,6 +7,7 @@ scikit-learn 1.9's ``sklearn.neural_network`` MLPs.
 """
 
 import warnings
+from collections import namedtuple
 from numbers import Integral, Real
 
 import numpy as np
@@ -17,6 +18,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils import shuffle as _sk_shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -27,11 +29,15 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._network import BLOCK_ROWS, Network, as_kernel_csr
+from ._network import Network, as_kernel_csr
+from ._progress import make_progress
 from ._solvers import STOCHASTIC_SOLVERS, StochasticOptimizer, fit_lbfgs
 from ._threads import kernel_threads
 
-_SKLEARN_SOLVERS = ("sgd", "adam")
+
+# A validation set in the kernels' layout: X, labels for scoring, encoded
+# targets for the loss, sample weights (or None).
+_Validation = namedtuple("_Validation", "X y Y sample_weight")
 
 
 def _kernel_X(X, dtype):
@@ -46,8 +52,9 @@ class _BaseMLP(BaseEstimator):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu", "leaky_relu",
+                                   "elu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam", "rmsprop"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
@@ -69,6 +76,13 @@ class _BaseMLP(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
                              Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        # beyond scikit-learn
+        "rho": [Interval(Real, 0, 1, closed="left")],
+        "rmsprop_momentum": [Interval(Real, 0, 1, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "negative_slope": [Interval(Real, 0, None, closed="left")],
+        "elu_alpha": [Interval(Real, 0, None, closed="neither")],
     }
 
     # -- the network ---------------------------------------------------------
@@ -84,8 +98,16 @@ class _BaseMLP(BaseEstimator):
     def _output_activation(self):
         raise NotImplementedError
 
+    def _activation_slope(self):
+        if self.activation == "leaky_relu":
+            return self.negative_slope
+        if self.activation == "elu":
+            return self.elu_alpha
+        return 0.0
+
     def _new_network(self, layer_units, dtype):
-        net = Network(layer_units, self.activation, self.out_activation_, dtype)
+        net = Network(layer_units, self.activation, self.out_activation_, dtype,
+                      slope=self._activation_slope())
         self._network = net
         self.coefs_ = net.coef_views()
         self.intercepts_ = net.intercept_views()
@@ -123,7 +145,12 @@ class _BaseMLP(BaseEstimator):
             coef[...] = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
             intercept[...] = self._random_state.uniform(-bound, bound, fan_out)
         self._best_params = net.params.copy()
-        if self.solver in _SKLEARN_SOLVERS:
+        # Dropout masks come from a counter-based generator keyed by this seed
+        # (drawn only when dropout is on, so the draws above and the shuffles
+        # below stay scikit-learn's).
+        self._dropout_seed = (int(self._random_state.randint(np.iinfo(np.int32).max))
+                              if self.dropout > 0 else 0)
+        if self.solver in STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
             self._no_improvement_count = 0
             if self.early_stopping:
@@ -136,8 +163,14 @@ class _BaseMLP(BaseEstimator):
                 self.best_validation_score_ = None
 
     # -- fitting -----------------------------------------------------------------
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, eval_set=None,
+             monitor=None):
         hidden = self._hidden_sizes()
+        if self.dropout > 0 and self.solver not in STOCHASTIC_SOLVERS:
+            raise ValueError("dropout is only available with the stochastic solvers "
+                             f"{STOCHASTIC_SOLVERS}, got solver={self.solver!r}.")
+        if monitor is not None and not callable(monitor):
+            raise TypeError(f"monitor must be callable, got {type(monitor).__name__}.")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
@@ -145,6 +178,7 @@ class _BaseMLP(BaseEstimator):
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
+        sample_weight = self._apply_class_weight(y, sample_weight)
         layer_units = [X.shape[1]] + hidden + [self.n_outputs_]
         self._random_state = check_random_state(self.random_state)
 
@@ -163,14 +197,20 @@ class _BaseMLP(BaseEstimator):
         Y = np.ascontiguousarray(y, dtype=dtype)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+        validation = None if eval_set is None else self._validation_from_eval_set(
+            eval_set, dtype)
         n_threads = kernel_threads()
 
         if self.solver in STOCHASTIC_SOLVERS:
-            self._fit_stochastic(net, X, Y, y, sample_weight, incremental, n_threads)
+            self._fit_stochastic(net, X, Y, y, sample_weight, incremental, n_threads,
+                                 validation, monitor)
         else:
+            if validation is not None or monitor is not None:
+                raise ValueError("eval_set and monitor need a stochastic solver "
+                                 f"{STOCHASTIC_SOLVERS}, got solver={self.solver!r}.")
             self.n_iter_, self.loss_ = fit_lbfgs(
                 net, X, Y, sample_weight, self.alpha, self.max_iter, self.max_fun,
-                self.tol, n_threads)
+                self.tol, n_threads, l1_ratio=self.l1_ratio)
 
         if not np.isfinite(net.params).all():
             raise ValueError(
@@ -178,16 +218,20 @@ class _BaseMLP(BaseEstimator):
                 " contain large values and need to be preprocessed.")
         return self
 
+    def _apply_class_weight(self, y_enc, sample_weight):
+        return sample_weight
+
     def _make_optimizer(self, net):
+        momentum = self.rmsprop_momentum if self.solver == "rmsprop" else self.momentum
         return StochasticOptimizer(
             self.solver, net.n_params, net.dtype, self.learning_rate_init,
-            lr_schedule=self.learning_rate, momentum=self.momentum,
+            lr_schedule=self.learning_rate, momentum=momentum,
             nesterov=self.nesterovs_momentum, power_t=self.power_t,
-            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon, rho=self.rho)
 
     def _split_validation(self, X, Y, y_enc, sample_weight):
         """scikit-learn's early-stopping split (same random draws), returned as
-        (X_train, Y_train, sw_train, X_val, y_val, sw_val)."""
+        (X_train, Y_train, sw_train, validation)."""
         n = X.shape[0]
         stratify = y_enc if (self._is_classifier() and self.n_outputs_ == 1) else None
         train_idx, val_idx = train_test_split(
@@ -207,10 +251,35 @@ class _BaseMLP(BaseEstimator):
         sw_train = sw_val = None
         if sample_weight is not None:
             sw_train = np.ascontiguousarray(sample_weight[train_idx])
-            sw_val = sample_weight[val_idx]
-        return X_train, Y_train, sw_train, X_val, y_val, sw_val
+            sw_val = np.ascontiguousarray(sample_weight[val_idx])
+        validation = _Validation(X_val, y_val, np.ascontiguousarray(Y[val_idx]), sw_val)
+        return X_train, Y_train, sw_train, validation
 
-    def _fit_stochastic(self, net, X, Y, y_enc, sample_weight, incremental, n_threads):
+    def _validation_from_eval_set(self, eval_set, dtype):
+        """An explicit validation set (X_val, y_val[, sample_weight_val]),
+        validated against the fitted input, in the kernels' layout."""
+        if not isinstance(eval_set, (tuple, list)) or len(eval_set) not in (2, 3):
+            raise ValueError("eval_set must be a tuple (X_val, y_val) or "
+                             "(X_val, y_val, sample_weight_val).")
+        X_val, y_val = eval_set[0], eval_set[1]
+        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"], reset=False,
+                              dtype=(np.float64, np.float32))
+        y_val = np.asarray(y_val)
+        if y_val.shape[0] != X_val.shape[0]:
+            raise ValueError("eval_set: X_val and y_val have different numbers of rows "
+                             f"({X_val.shape[0]} and {y_val.shape[0]}).")
+        if X_val.shape[0] < 1:
+            raise ValueError("eval_set is empty.")
+        Y_val = self._encode_targets(y_val).reshape(X_val.shape[0], -1)
+        sw_val = None
+        if len(eval_set) == 3 and eval_set[2] is not None:
+            sw_val = np.ascontiguousarray(_check_sample_weight(eval_set[2], X_val),
+                                          dtype=dtype)
+        return _Validation(_kernel_X(X_val, dtype), y_val,
+                           np.ascontiguousarray(Y_val, dtype=dtype), sw_val)
+
+    def _fit_stochastic(self, net, X, Y, y_enc, sample_weight, incremental, n_threads,
+                        validation=None, monitor=None):
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer(net)
         optimizer = self._optimizer
@@ -218,11 +287,14 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
-        if early_stopping:
-            X, Y, sample_weight, X_val, y_val, sw_val = self._split_validation(
+        if early_stopping and validation is None:
+            X, Y, sample_weight, validation = self._split_validation(
                 X, Y, y_enc, sample_weight)
-        else:
-            X_val = y_val = sw_val = None
+        if validation is not None:
+            if self.validation_scores_ is None:
+                self.validation_scores_ = []
+            if not hasattr(self, "validation_loss_curve_"):
+                self.validation_loss_curve_ = []
 
         n_samples = X.shape[0]
         sample_idx = np.arange(n_samples, dtype=np.intp)
@@ -234,11 +306,10 @@ class _BaseMLP(BaseEstimator):
                               "sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
-        dense = not sp.issparse(X)
-        gather = dense and self.shuffle
+        gather = not sp.issparse(X) and self.shuffle
         meta, work = net.workspace(batch_size, X.shape[1] if gather else 0)
-        buffers = (meta, work, np.empty(net.n_params, dtype=net.dtype),
-                   np.zeros(max(1, -(-net.n_coef // 16384)), dtype=np.float64))
+        buffers = (meta, work, np.empty(net.n_params, dtype=net.dtype), net.norm_scratch())
+        progress = make_progress(self.verbose, 1 if incremental else self.max_iter)
 
         try:
             self.n_iter_ = 0
@@ -246,21 +317,30 @@ class _BaseMLP(BaseEstimator):
                 if self.shuffle:
                     sample_idx = _sk_shuffle(sample_idx, random_state=self._random_state)
                 order = np.ascontiguousarray(sample_idx, dtype=np.intp)
-                total = optimizer.run_epoch(net, X, Y, sample_weight, order, gather,
-                                            batch_size, self.alpha, n_threads, buffers)
+                total = optimizer.run_epoch(
+                    net, X, Y, sample_weight, order, gather, batch_size, self.alpha,
+                    n_threads, buffers, l1_ratio=self.l1_ratio, dropout=self.dropout,
+                    seed=self._dropout_seed)
                 self.n_iter_ += 1
                 self.loss_ = total / n_samples
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                if progress is not None:
+                    progress.epoch(self.n_iter_, self.loss_)
 
-                self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
+                self._update_no_improvement_count(early_stopping, validation, n_threads,
+                                                  progress)
                 optimizer.iteration_ends(self.t_)
 
                 if not np.isfinite(self.loss_) and not np.isfinite(net.params).all():
                     # Diverged: later epochs cannot recover; the check after
                     # training raises scikit-learn's error.
+                    break
+
+                if monitor is not None and monitor(
+                        len(self.loss_curve_), self, self._epoch_info(validation)):
+                    if progress is not None:
+                        progress.write("Stopped by the monitor.")
                     break
 
                 if self._no_improvement_count > self.n_iter_no_change:
@@ -272,7 +352,10 @@ class _BaseMLP(BaseEstimator):
                         msg = ("Training loss did not improve more than tol=%f"
                                " for %d consecutive epochs."
                                % (self.tol, self.n_iter_no_change))
-                    if optimizer.trigger_stopping(msg, self.verbose):
+                    stop, msg = optimizer.trigger_stopping(msg)
+                    if progress is not None:
+                        progress.write(msg)
+                    if stop:
                         break
                     self._no_improvement_count = 0
 
@@ -285,16 +368,33 @@ class _BaseMLP(BaseEstimator):
                         % self.max_iter, ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
+        finally:
+            if progress is not None:
+                progress.close()
 
         if early_stopping:
             net.params[...] = self._best_params
 
-    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val):
-        if early_stopping:
-            score = self._score(X_val, y_val, sample_weight=sw_val)
+    def _epoch_info(self, validation):
+        info = {"loss": self.loss_}
+        if validation is not None:
+            info["validation_score"] = self.validation_scores_[-1]
+            info["validation_loss"] = self.validation_loss_curve_[-1]
+        return info
+
+    def _update_no_improvement_count(self, early_stopping, validation, n_threads,
+                                     progress):
+        if validation is not None:
+            score = self._score(validation.X, validation.y,
+                                sample_weight=validation.sample_weight)
             self.validation_scores_.append(score)
-            if self.verbose:
-                print("Validation score: %f" % self.validation_scores_[-1])
+            self.validation_loss_curve_.append(self._network.loss_gradient(
+                validation.X, validation.Y, validation.sample_weight, 0.0, n_threads,
+                self._network.params, None))
+            if progress is not None:
+                progress.validation(score)
+        if early_stopping:
+            score = self.validation_scores_[-1]
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
             else:
@@ -312,7 +412,7 @@ class _BaseMLP(BaseEstimator):
                 self.best_loss_ = last
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, eval_set=None, monitor=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -324,16 +424,28 @@ class _BaseMLP(BaseEstimator):
             in regression).
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
+            An explicit validation set (stochastic solvers). With
+            early_stopping=True it replaces the internal validation split;
+            whenever a validation set exists, ``validation_scores_`` and
+            ``validation_loss_curve_`` (the unpenalised loss on it) are
+            recorded every epoch.
+        monitor : callable, default=None
+            Called after every epoch as ``monitor(epoch, estimator, info)``,
+            where ``epoch`` counts the epochs trained so far and ``info`` holds
+            ``loss`` and, with a validation set, ``validation_score`` and
+            ``validation_loss``. Returning True stops training.
 
         Returns
         -------
         self : object
             Trained MLP model.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False,
+                         eval_set=eval_set, monitor=monitor)
 
     def _check_solver(self):
-        if self.solver not in _SKLEARN_SOLVERS:
+        if self.solver not in STOCHASTIC_SOLVERS:
             raise AttributeError(
                 "partial_fit is only available for stochastic"
                 " optimizers. %s is not stochastic." % self.solver)
@@ -441,7 +553,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000):
+                 n_iter_no_change=10, max_fun=15000, rho=0.9, rmsprop_momentum=0.0,
+                 dropout=0.0, l1_ratio=0.0, negative_slope=0.01, elu_alpha=1.0, class_weight=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -465,8 +578,42 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.rho = rho
+        self.rmsprop_momentum = rmsprop_momentum
+        self.dropout = dropout
+        self.l1_ratio = l1_ratio
+        self.negative_slope = negative_slope
+        self.elu_alpha = elu_alpha
+        self.class_weight = class_weight
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "class_weight": [dict, list, StrOptions({"balanced"}), None],
+    }
 
     loss = "log_loss"
+
+    def _apply_class_weight(self, y_enc, sample_weight):
+        """Per-sample weights from class_weight (scikit-learn's semantics, via
+        compute_sample_weight), multiplied into sample_weight."""
+        if self.class_weight is None:
+            return sample_weight
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            labels = y_enc.astype(int)  # one output per label, classes {0, 1}
+        elif y_enc.shape[1] == 1:
+            labels = self.classes_[y_enc[:, 0].astype(int)]
+        else:
+            labels = self.classes_[np.argmax(y_enc, axis=1)]
+        weights = compute_sample_weight(self.class_weight, labels)
+        return weights if sample_weight is None else sample_weight * weights
+
+    def _encode_targets(self, y):
+        if not self._label_binarizer.y_type_.startswith("multilabel"):
+            y = column_or_1d(y)
+            unknown = np.setdiff1d(unique_labels(y), self.classes_)
+            if len(unknown):
+                raise ValueError(f"eval_set has classes not seen in fit: {unknown}.")
+        return self._label_binarizer.transform(y)
 
     def _output_activation(self):
         if self._label_binarizer.y_type_ == "multiclass":
@@ -523,7 +670,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None, *, monitor=None):
         """Update the model with a single epoch over the given data.
 
         Parameters
@@ -533,6 +680,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         sample_weight : array-like of shape (n_samples,), default=None
         classes : array of shape (n_classes,), default=None
             All classes; required on the first call, ignored afterwards.
+        monitor : callable, default=None
+            As in :meth:`fit`, called after the epoch.
 
         Returns
         -------
@@ -544,7 +693,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True,
+                         monitor=monitor)
 
     def predict_log_proba(self, X):
         """Log of the probability estimates, shape (n_samples, n_classes)."""
@@ -592,7 +742,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, rho=0.9, rmsprop_momentum=0.0,
+                 dropout=0.0, l1_ratio=0.0, negative_slope=0.01, elu_alpha=1.0):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -617,9 +768,21 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.rho = rho
+        self.rmsprop_momentum = rmsprop_momentum
+        self.dropout = dropout
+        self.l1_ratio = l1_ratio
+        self.negative_slope = negative_slope
+        self.elu_alpha = elu_alpha
 
     def _output_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
+
+    def _encode_targets(self, y):
+        y = np.asarray(y, dtype=np.float64)
+        if not np.isfinite(y).all():
+            raise ValueError("eval_set: y_val contains NaN or infinity.")
+        return y
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.
@@ -651,11 +814,20 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     # (its availability check is always true); bpfast does the same.
     @available_if(lambda est: True)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y, sample_weight=None, *, monitor=None):
         """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+        monitor : callable, default=None
+            As in :meth:`fit`, called after the epoch.
 
         Returns
         -------
         self : object
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True,
+                         monitor=monitor)

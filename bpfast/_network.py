@@ -108,6 +108,10 @@ class Network:
         self._metas[key] = (meta, work_len)
         return self._metas[key]
 
+    def norm_scratch(self):
+        """Per-chunk partial sums (|W|^2, |W|_1) for the optimizer kernels."""
+        return np.zeros(2 * max(1, -(-self.n_coef // _kernels.CHUNK_SIZE)))
+
     def workspace(self, capacity, gather_cols=0):
         meta, work_len = self.meta(capacity, gather_cols)
         return meta, np.empty(work_len, dtype=self.dtype)
@@ -126,14 +130,19 @@ class Network:
         return out
 
     def loss_gradient(self, X, Y, sample_weight, alpha, n_threads, params, grads,
-                      work_meta=None):
-        """Full-batch loss and gradient (into grads), streamed in row blocks."""
+                      work_meta=None, l1_ratio=0.0, dropout=0.0, seed=0, step=0):
+        """Full-batch loss and gradient (into grads; loss only if grads is
+        None), streamed in row blocks. With dropout > 0 the masks are those of
+        minibatch `step` under `seed`, and all rows must fit one block."""
         if work_meta is None:
-            work_meta = self.workspace(max(1, min(BLOCK_ROWS, X.shape[0])))
+            rows = X.shape[0] if dropout > 0 else min(BLOCK_ROWS, X.shape[0])
+            work_meta = self.workspace(max(1, rows))
         meta, work = work_meta
         sw = _empty(self.dtype) if sample_weight is None else sample_weight
+        grads = _empty(params.dtype) if grads is None else grads
         return _kernels.loss_gradient(*kernel_input(X), Y, sw, meta, self.slope,
-                                      params, grads, work, alpha, n_threads)
+                                      params, grads, work, alpha, n_threads,
+                                      l1_ratio, dropout, seed, step)
 
 
 def _empty(dtype, ndim=1):

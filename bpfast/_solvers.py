@@ -12,7 +12,7 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
 from . import _kernels
-from ._network import kernel_input
+from ._network import BLOCK_ROWS, kernel_input
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop")
 
@@ -44,10 +44,11 @@ class StochasticOptimizer:
         self.state1 = np.zeros(n_params, dtype=dtype)
         self.state2 = (np.zeros(n_params, dtype=dtype) if solver != "sgd"
                        else np.zeros(0, dtype=dtype))
-        self.step = np.zeros(1, dtype=np.intp)
+        # [adam's t, minibatches seen (keys the dropout masks)]
+        self.step = np.zeros(2, dtype=np.intp)
 
     def run_epoch(self, net, X, Y, sample_weight, order, gather, batch_size, alpha,
-                  n_threads, buffers):
+                  n_threads, buffers, l1_ratio=0.0, dropout=0.0, seed=0):
         """One epoch over the rows in `order`; returns the accumulated loss."""
         meta, work, grads, partial = buffers
         sw = np.zeros(0, dtype=net.dtype) if sample_weight is None else sample_weight
@@ -58,31 +59,26 @@ class StochasticOptimizer:
         return _kernels.train_epoch(
             *kernel_input(X), Y, sw, order, gather, meta, net.slope,
             net.params, grads, work, self.state1, self.state2, self.step, partial,
-            batch_size, self.solver, self.learning_rate, alpha, momentum,
-            self.nesterov, self.beta_1, decay, self.epsilon, n_threads)
+            batch_size, self.solver, self.learning_rate, alpha, l1_ratio, momentum,
+            self.nesterov, self.beta_1, decay, self.epsilon, dropout, seed, n_threads)
 
     def iteration_ends(self, time_step):
         """End-of-epoch schedule: 'invscaling' decays with samples seen."""
         if self.solver == "sgd" and self.lr_schedule == "invscaling":
             self.learning_rate = self.learning_rate_init / (time_step + 1) ** self.power_t
 
-    def trigger_stopping(self, msg, verbose):
-        """True to stop; 'adaptive' sgd first divides the step size by 5."""
+    def trigger_stopping(self, msg):
+        """(stop?, message). 'adaptive' sgd first divides the step size by 5."""
         if self.solver != "sgd" or self.lr_schedule != "adaptive":
-            if verbose:
-                print(msg + " Stopping.")
-            return True
+            return True, msg + " Stopping."
         if self.learning_rate <= 1e-6:
-            if verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
+            return True, msg + " Learning rate too small. Stopping."
         self.learning_rate /= 5.0
-        if verbose:
-            print(msg + " Setting learning rate to %f" % self.learning_rate)
-        return False
+        return False, msg + " Setting learning rate to %f" % self.learning_rate
 
 
-def fit_lbfgs(net, X, Y, sample_weight, alpha, max_iter, max_fun, tol, n_threads):
+def fit_lbfgs(net, X, Y, sample_weight, alpha, max_iter, max_fun, tol, n_threads,
+              l1_ratio=0.0):
     """Minimise the full-batch loss with scipy's L-BFGS-B over the flat vector.
 
     In float64 the optimizer's own x is handed to the kernels as the parameter
@@ -91,7 +87,7 @@ def fit_lbfgs(net, X, Y, sample_weight, alpha, max_iter, max_fun, tol, n_threads
     Returns (n_iter, final loss); net.params holds the solution.
     """
     grads = np.empty(net.n_params, dtype=net.dtype)
-    work_meta = net.workspace(max(1, min(2048, X.shape[0])))
+    work_meta = net.workspace(max(1, min(BLOCK_ROWS, X.shape[0])))
 
     def fun(x):
         if net.dtype == np.float64:
@@ -100,7 +96,7 @@ def fit_lbfgs(net, X, Y, sample_weight, alpha, max_iter, max_fun, tol, n_threads
             net.params[...] = x
             params = net.params
         loss = net.loss_gradient(X, Y, sample_weight, alpha, n_threads, params, grads,
-                                 work_meta)
+                                 work_meta, l1_ratio=l1_ratio)
         return loss, grads.astype(np.float64, copy=True)
 
     res = scipy.optimize.minimize(
