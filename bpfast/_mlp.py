@@ -163,14 +163,10 @@ class _BaseMLP(BaseEstimator):
                 self.best_validation_score_ = None
 
     # -- fitting -----------------------------------------------------------------
-    def _fit(self, X, y, sample_weight=None, incremental=False, eval_set=None,
-             monitor=None):
+    def _prepare(self, X, y, sample_weight, incremental):
+        """Validate and encode the data, initialise or reuse the network.
+        Returns (net, X, Y, y_enc, sample_weight) in the kernels' layout."""
         hidden = self._hidden_sizes()
-        if self.dropout > 0 and self.solver not in STOCHASTIC_SOLVERS:
-            raise ValueError("dropout is only available with the stochastic solvers "
-                             f"{STOCHASTIC_SOLVERS}, got solver={self.solver!r}.")
-        if monitor is not None and not callable(monitor):
-            raise TypeError(f"monitor must be callable, got {type(monitor).__name__}.")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
@@ -197,6 +193,17 @@ class _BaseMLP(BaseEstimator):
         Y = np.ascontiguousarray(y, dtype=dtype)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+        return net, X, Y, y, sample_weight
+
+    def _fit(self, X, y, sample_weight=None, incremental=False, eval_set=None,
+             monitor=None):
+        if self.dropout > 0 and self.solver not in STOCHASTIC_SOLVERS:
+            raise ValueError("dropout is only available with the stochastic solvers "
+                             f"{STOCHASTIC_SOLVERS}, got solver={self.solver!r}.")
+        if monitor is not None and not callable(monitor):
+            raise TypeError(f"monitor must be callable, got {type(monitor).__name__}.")
+        net, X, Y, y, sample_weight = self._prepare(X, y, sample_weight, incremental)
+        dtype = net.dtype
         validation = None if eval_set is None else self._validation_from_eval_set(
             eval_set, dtype)
         n_threads = kernel_threads()
