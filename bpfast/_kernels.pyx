@@ -109,10 +109,11 @@ DEBUG_BUILD = bool(BP_DEBUG_BUILD)
 CHUNK_SIZE = CHUNK  # optimizer chunk: norm scratch needs 2 doubles per chunk
 
 # Elementwise passes smaller than this many elements run on one thread: below
-# it an OpenMP region costs more than it saves, and it would compete with
-# BLAS threads that are still spinning after the preceding GEMM.
+# it an OpenMP region's fork/join (and, on a busy machine, libgomp's spinning
+# wait for a descheduled thread) costs more than it saves. The kernels open
+# OpenMP regions only when SciPy's BLAS is single-threaded (bpfast/_threads.py).
 cdef enum:
-    PAR_MIN = 65536
+    PAR_MIN = 262144
 # Fixed chunk of the flat parameter vector for optimizer updates; per-chunk
 # partial sums make |W|^2 independent of the thread count.
 cdef enum:
