@@ -150,6 +150,20 @@ cdef struct CSR:
     const Py_ssize_t* indptr
 
 
+cdef inline bint block_fits(Py_ssize_t off, Py_ssize_t rows, Py_ssize_t cols,
+                           Py_ssize_t limit) noexcept:
+    """off + rows * cols <= limit, all non-negative, without overflowing."""
+    if off < 0 or rows < 0 or cols < 0 or off > limit:
+        return False
+    return rows == 0 or cols <= (limit - off) // rows
+
+
+cdef inline int clamp_threads(int n_threads) noexcept nogil:
+    # never more than OpenMP's budget (an absurd count would fail to start)
+    cdef int budget = bp_omp_max_threads()
+    return 1 if n_threads < 1 else (budget if n_threads > budget else n_threads)
+
+
 cdef int unpack_meta(const Py_ssize_t[::1] meta, double slope, Py_ssize_t params_len,
                      Py_ssize_t work_len, Net* net) except -1:
     """Read the network description and check that every buffer it names
@@ -183,20 +197,23 @@ cdef int unpack_meta(const Py_ssize_t[::1] meta, double slope, Py_ssize_t params
     if not (ACT_IDENTITY <= net.activation <= ACT_ELU) or \
             not (OUT_IDENTITY <= net.output <= OUT_EXP):
         raise ValueError("unknown activation or output code")
+    if net.n_coef < 0 or net.n_params < net.n_coef or net.work_len < 0:
+        raise ValueError("negative sizes in the network description")
     for l in range(L):
         if net.units[l] < 1 or net.units[l + 1] < 1:
             raise ValueError("empty layer")
-        if net.w_off[l] < 0 or net.w_off[l] + net.units[l] * net.units[l + 1] > net.n_coef:
+        if not block_fits(net.w_off[l], net.units[l], net.units[l + 1], net.n_coef):
             raise ValueError("coefficient block outside the parameter vector")
-        if net.b_off[l] < net.n_coef or net.b_off[l] + net.units[l + 1] > net.n_params:
+        if net.b_off[l] < net.n_coef or \
+                not block_fits(net.b_off[l], 1, net.units[l + 1], net.n_params):
             raise ValueError("intercept block outside the parameter vector")
-        if net.delta_off[l] < 0 or net.delta_off[l] + cap * net.units[l + 1] > net.work_len:
+        if not block_fits(net.delta_off[l], cap, net.units[l + 1], net.work_len):
             raise ValueError("delta buffer outside the workspace")
-        if l > 0 and (net.act_off[l] < 0 or
-                      net.act_off[l] + cap * net.units[l] > net.work_len):
+        if l > 0 and not block_fits(net.act_off[l], cap, net.units[l], net.work_len):
             raise ValueError("activation buffer outside the workspace")
-    if net.rowloss_off < 0 or net.rowloss_off % 2 != 0 or \
-            net.rowloss_off + 2 * cap > net.work_len:
+    if net.act_off[0] < 0 or net.act_off[0] > net.work_len:
+        raise ValueError("input buffer outside the workspace")
+    if net.rowloss_off % 2 != 0 or not block_fits(net.rowloss_off, cap, 2, net.work_len):
         raise ValueError("row-loss buffer outside the workspace")
     return 0
 
@@ -276,6 +293,8 @@ def _gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
     """Python-callable twin of the row-major GEMM wrapper (for tests)."""
     cdef int m = C.shape[0], n = C.shape[1]
     cdef int k = A.shape[0] if trans_a else A.shape[1]
+    if m == 0 or n == 0 or k == 0:
+        raise ValueError("empty operand")
     if (B.shape[1] if trans_b else B.shape[0]) != k or \
             (A.shape[1] if trans_a else A.shape[0]) != m or \
             (B.shape[0] if trans_b else B.shape[1]) != n:
@@ -885,13 +904,13 @@ cdef int check_csr(Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t nnz_data
         raise ValueError("malformed CSR input")
     if indptr[0] != 0 or indptr[n_rows] != nnz_data:
         raise ValueError("malformed CSR indptr")
-    if BP_DEBUG_BUILD:
-        for i in range(n_rows):
-            if indptr[i + 1] < indptr[i]:
-                raise AssertionError("CSR indptr not monotonic")
-        for i in range(nnz_data):
-            if indices[i] < 0 or indices[i] >= n_features:
-                raise AssertionError("CSR column index out of range")
+    # O(nnz), once per call: a bad index would be an out-of-bounds write.
+    for i in range(n_rows):
+        if indptr[i + 1] < indptr[i]:
+            raise ValueError("malformed CSR indptr: not monotonic")
+    for i in range(nnz_data):
+        if indices[i] < 0 or indices[i] >= n_features:
+            raise ValueError("malformed CSR input: column index out of range")
     return 0
 
 
@@ -944,6 +963,7 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     cdef double norms[2]
     cdef floating* xbuf
     cdef bint interrupted = False
+    cdef bint zero_weights = False
 
     unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
     check_data(&net, n_rows, n_features, Y.shape[0], Y.shape[1], sample_weight.shape[0])
@@ -967,10 +987,14 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     for i in range(n):
         if order[i] < 0 or order[i] >= n_rows:
             raise ValueError("sample order out of range")
+        if not sparse and not gather and order[i] != i:
+            raise ValueError("dense rows are read in place only in their stored order; "
+                             "pass gather=True for any other order")
     if n == 0:
         return 0.0
     if sample_weight.shape[0] > 0:
         swp = &sample_weight[0]
+    n_threads = clamp_threads(n_threads)
     opt.momentum = momentum
     opt.nesterov = nesterov
     opt.beta_1 = beta_1
@@ -996,6 +1020,9 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
                 sw_sum = 0
                 for i in range(m):
                     sw_sum += swp[order[start + i]]
+                if sw_sum == 0:
+                    zero_weights = True
+                    break
             else:
                 sw_sum = m
             drop.key = bp_mix64(seed ^ bp_mix64(<unsigned long long>step_count[1]))
@@ -1023,6 +1050,8 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
                 break
     if interrupted:
         raise_pending()
+    if zero_weights:
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
     return total
 
 
@@ -1071,8 +1100,11 @@ def loss_gradient(const floating[:, ::1] X, const floating[::1] X_data,
         swp = &sample_weight[0]
         for i in range(n_rows):
             sw_sum += swp[i]
+        if sw_sum == 0:
+            raise ZeroDivisionError("Weights sum to zero, can't be normalized")
     else:
         sw_sum = n_rows
+    n_threads = clamp_threads(n_threads)
     pen.l2 = alpha * (1 - l1_ratio)
     pen.l1 = alpha * l1_ratio
     drop.rate = dropout
@@ -1126,6 +1158,7 @@ def predict(const floating[:, ::1] X, const floating[::1] X_data,
               X_indices, X_indptr, &xs)
     if n_rows == 0:
         return
+    n_threads = clamp_threads(n_threads)
     b_out = &params[0] + net.b_off[net.L - 1]
     with nogil:
         start = 0

@@ -219,11 +219,24 @@ class _BaseMLP(BaseEstimator):
                 net, X, Y, sample_weight, self.alpha, self.max_iter, self.max_fun,
                 self.tol, n_threads, l1_ratio=self.l1_ratio)
 
-        if not np.isfinite(net.params).all():
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may"
-                " contain large values and need to be preprocessed.")
+        self._check_finite(net, X, n_threads)
         return self
+
+    def _check_finite(self, net, X, n_threads):
+        """scikit-learn's error for non-finite weights; bpfast also raises it
+        when finite weights are so large that the network's outputs overflow
+        on the training rows (checked on one block of rows spread over X), so
+        a fitted model never predicts NaN there silently."""
+        if np.isfinite(net.params).all():
+            rows = _kernel_X(X[::max(1, -(-X.shape[0] // 2048))], net.dtype)
+            if np.isfinite(net.forward(rows, n_threads)).all():
+                return
+            detail = " (its outputs overflow on the training data)"
+        else:
+            detail = ""
+        raise ValueError(
+            "Solver produced non-finite parameter weights%s. The input data may"
+            " contain large values and need to be preprocessed." % detail)
 
     def _apply_class_weight(self, y_enc, sample_weight):
         return sample_weight
@@ -338,11 +351,6 @@ class _BaseMLP(BaseEstimator):
                 self._update_no_improvement_count(early_stopping, validation, n_threads,
                                                   progress)
                 optimizer.iteration_ends(self.t_)
-
-                if not np.isfinite(self.loss_) and not np.isfinite(net.params).all():
-                    # Diverged: later epochs cannot recover; the check after
-                    # training raises scikit-learn's error.
-                    break
 
                 if monitor is not None and monitor(
                         len(self.loss_curve_), self, self._epoch_info(validation)):
@@ -467,7 +475,12 @@ class _BaseMLP(BaseEstimator):
         if dtype not in (np.float32, np.float64):
             dtype = np.float64
         params = net.params if dtype == net.dtype else net.params.astype(dtype)
-        return net.forward(_kernel_X(X, dtype), kernel_threads(), params)
+        out = net.forward(_kernel_X(X, dtype), kernel_threads(), params)
+        if check_input and not np.isfinite(out).all():
+            warnings.warn("The network's outputs are not finite for some rows (the "
+                          "input may hold values far outside the training data's "
+                          "range).", RuntimeWarning, stacklevel=3)
+        return out
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)

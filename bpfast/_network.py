@@ -162,16 +162,16 @@ def kernel_input(X):
 
 
 def as_kernel_csr(X, dtype):
-    """CSR of `dtype` with sorted, canonical intp indices (a copy only where
-    the input differs)."""
+    """CSR of `dtype` in canonical form (sorted indices, no duplicates) with
+    intp indices; copies only where the input differs."""
     if X.format != "csr":
         X = X.tocsr()
     X = X.astype(dtype, copy=False)
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()  # may change the index dtype: cast afterwards
     if X.indices.dtype != np.intp or X.indptr.dtype != np.intp:
         X = X.copy()
         X.indices = X.indices.astype(np.intp)
         X.indptr = X.indptr.astype(np.intp)
-    if not X.has_canonical_format:
-        X = X.copy()
-        X.sum_duplicates()
     return X

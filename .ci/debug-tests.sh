@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The test suite against a DEBUG build of bpfast (BPFAST_DEBUG=1: -O0 -g,
+# Cython bounds / initialisation / None checks and the kernels' extra shape
+# and index assertions on), built into a temporary copy of the repository so
+# the release build in the work tree is neither touched nor imported.
+#
+# Usage, with the virtual environment active and the test dependencies
+# installed (as .ci/run leaves it):
+#     bash .ci/debug-tests.sh [extra pytest arguments]
+# Cython and setuptools are installed into the environment if missing (the
+# release install builds in an isolated environment, so they may not be).
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+PY="${PYTHON:-python}"
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/bpfast-debug.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+
+# 1. a copy of the sources: tracked files and untracked, not ignored ones
+if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    (cd "$repo" && git ls-files -z --cached --others --exclude-standard \
+        | tar --null --ignore-failed-read -T - -cf -) | tar -xf - -C "$tmp"
+else
+    cp -a "$repo/." "$tmp/"
+fi
+rm -rf "$tmp/build" "$tmp"/bpfast/*.so "$tmp/bpfast/_kernels.c"
+
+# 2. the debug build, in place in the copy
+"$PY" -c "import Cython, setuptools" 2>/dev/null \
+    || "$PY" -m pip install -q "Cython>=3.1" "setuptools>=77"
+(cd "$tmp" && BPFAST_DEBUG=1 "$PY" setup.py -q build_ext --inplace >"$tmp/build.log" 2>&1) \
+    || { cat "$tmp/build.log"; echo "debug build failed" >&2; exit 1; }
+
+# 3. the tests, from the copy, with the copy first on the path
+cd "$tmp"
+export PYTHONPATH="$tmp${PYTHONPATH:+:$PYTHONPATH}"
+"$PY" - "$tmp" <<'PYEOF'
+import os, sys
+import bpfast._kernels as k
+where = os.path.realpath(k.__file__)
+assert k.DEBUG_BUILD, f"not a debug build: {where}"
+assert where.startswith(os.path.realpath(sys.argv[1])), f"wrong bpfast imported: {where}"
+print(f"debug build: {where}")
+PYEOF
+# the -O0 build is slower: half the generated cases (override by exporting them)
+export BPFAST_HYPOTHESIS_SCALE="${BPFAST_HYPOTHESIS_SCALE:-0.5}"
+export BPFAST_FUZZ_SCALE="${BPFAST_FUZZ_SCALE:-0.5}"
+"$PY" -m pytest -q -p no:cacheprovider tests "$@"
