@@ -447,6 +447,42 @@ cdef double output_delta(floating* Z, const floating* b, const floating* Y,
 
 
 # --------------------------------------------------------------------------
+# Inverted dropout on hidden activations (training only)
+# --------------------------------------------------------------------------
+cdef struct Dropout:
+    double rate                 # probability of dropping a unit
+    unsigned long long key      # mixes the seed and the minibatch counter
+
+
+cdef void dropout_forward(floating* A, Py_ssize_t m, Py_ssize_t n, const Dropout* drop,
+                          Py_ssize_t layer) noexcept nogil:
+    """A := A * mask / (1 - rate), mask drawn per (minibatch, layer, element)."""
+    cdef Py_ssize_t i
+    cdef unsigned long long key = bp_mix64(drop.key + <unsigned long long>layer)
+    cdef floating scale = <floating>(1.0 / (1.0 - drop.rate))
+    for i in range(m * n):
+        A[i] = 0 if bp_dropped(key, i, drop.rate) else A[i] * scale
+
+
+cdef void dropout_backward(floating* D_prev, floating* A, Py_ssize_t m, Py_ssize_t n,
+                           const Dropout* drop, Py_ssize_t layer, int act, floating slope,
+                           int n_threads) noexcept nogil:
+    """BP2 through dropout: D_prev holds D @ W^T on entry. The stored
+    activation is rescaled back to f's output, the derivative applied, and the
+    same mask (recomputed) with the 1 / (1 - rate) scale multiplied in."""
+    cdef Py_ssize_t i
+    cdef unsigned long long key = bp_mix64(drop.key + <unsigned long long>layer)
+    cdef floating keep = <floating>(1.0 - drop.rate)
+    cdef floating scale = <floating>(1.0 / (1.0 - drop.rate))
+    for i in range(m * n):
+        A[i] = A[i] * keep
+    for i in range(m):
+        activation_derivative_row(D_prev + i * n, A + i * n, n, act, slope)
+    for i in range(m * n):
+        D_prev[i] = 0 if bp_dropped(key, i, drop.rate) else D_prev[i] * scale
+
+
+# --------------------------------------------------------------------------
 # BP2: delta propagation, activation derivative from the stored activation
 # --------------------------------------------------------------------------
 cdef inline void activation_derivative_row(floating* d, const floating* a, Py_ssize_t n,
@@ -470,14 +506,20 @@ cdef inline void activation_derivative_row(floating* d, const floating* a, Py_ss
             d[j] = d[j] if a[j] > 0 else d[j] * (a[j] + slope)
 
 
-cdef void propagate_delta(const floating* D, const floating* W, const floating* A,
+cdef void propagate_delta(const floating* D, const floating* W, floating* A,
                           floating* D_prev, Py_ssize_t m, Py_ssize_t n_in,
                           Py_ssize_t n_out, int act, floating slope,
+                          const Dropout* drop, Py_ssize_t layer,
                           int n_threads) noexcept nogil:
-    """BP2: D_prev = (D @ W^T) * f'(A); D is m x n_out, W n_in x n_out, A m x n_in."""
+    """BP2: D_prev = (D @ W^T) * f'(A); D is m x n_out, W n_in x n_out, A m x n_in
+    (A is the stored activation of hidden layer `layer`; with dropout it holds
+    the masked activation and dropout_backward takes over the fused pass)."""
     cdef Py_ssize_t i
     gemm(False, True, <int>m, <int>n_in, <int>n_out, <floating>1, D, <int>n_out,
          W, <int>n_out, <floating>0, D_prev, <int>n_in)
+    if drop != NULL:
+        dropout_backward(D_prev, A, m, n_in, drop, layer, act, slope, n_threads)
+        return
     if act == ACT_IDENTITY:
         return
     if n_threads > 1 and m * n_in >= PAR_MIN:
@@ -570,42 +612,6 @@ cdef void csr_t_matmul(const CSR* X, const Py_ssize_t* rows, Py_ssize_t row0,
 
 
 # --------------------------------------------------------------------------
-# Inverted dropout on hidden activations (training only)
-# --------------------------------------------------------------------------
-cdef struct Dropout:
-    double rate                 # probability of dropping a unit
-    unsigned long long key      # mixes the seed and the minibatch counter
-
-
-cdef void dropout_forward(floating* A, Py_ssize_t m, Py_ssize_t n, const Dropout* drop,
-                          Py_ssize_t layer) noexcept nogil:
-    """A := A * mask / (1 - rate), mask drawn per (minibatch, layer, element)."""
-    cdef Py_ssize_t i
-    cdef unsigned long long key = bp_mix64(drop.key + <unsigned long long>layer)
-    cdef floating scale = <floating>(1.0 / (1.0 - drop.rate))
-    for i in range(m * n):
-        A[i] = 0 if bp_dropped(key, i, drop.rate) else A[i] * scale
-
-
-cdef void dropout_backward(floating* D_prev, floating* A, Py_ssize_t m, Py_ssize_t n,
-                           const Dropout* drop, Py_ssize_t layer, int act, floating slope,
-                           int n_threads) noexcept nogil:
-    """BP2 through dropout: D_prev holds D @ W^T on entry. The stored
-    activation is rescaled back to f's output, the derivative applied, and the
-    same mask (recomputed) with the 1 / (1 - rate) scale multiplied in."""
-    cdef Py_ssize_t i
-    cdef unsigned long long key = bp_mix64(drop.key + <unsigned long long>layer)
-    cdef floating keep = <floating>(1.0 - drop.rate)
-    cdef floating scale = <floating>(1.0 / (1.0 - drop.rate))
-    for i in range(m * n):
-        A[i] = A[i] * keep
-    for i in range(m):
-        activation_derivative_row(D_prev + i * n, A + i * n, n, act, slope)
-    for i in range(m * n):
-        D_prev[i] = 0 if bp_dropped(key, i, drop.rate) else D_prev[i] * scale
-
-
-# --------------------------------------------------------------------------
 # Whole-network passes over one block of rows
 # --------------------------------------------------------------------------
 cdef void forward_block(const Net* net, const floating* params, floating* work,
@@ -683,16 +689,10 @@ cdef double forward_backward_block(const Net* net, const floating* params,
         # BP3: bias gradient
         column_sums(D, m, n_out, grads + net.b_off[l], accumulate)
         # BP2: delta of the layer below
-        if l > 0 and drop != NULL:
-            gemm(False, True, <int>m, <int>n_in, <int>n_out, <floating>1, D, <int>n_out,
-                 params + net.w_off[l], <int>n_out, <floating>0,
-                 work + net.delta_off[l - 1], <int>n_in)
-            dropout_backward(work + net.delta_off[l - 1], work + net.act_off[l], m, n_in,
-                             drop, l, net.activation, slope, n_threads)
-        elif l > 0:
+        if l > 0:
             propagate_delta(D, params + net.w_off[l], work + net.act_off[l],
                             work + net.delta_off[l - 1], m, n_in, n_out,
-                            net.activation, slope, n_threads)
+                            net.activation, slope, drop, l, n_threads)
     return loss
 
 
