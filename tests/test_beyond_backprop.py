@@ -171,3 +171,12 @@ def test_dropout_needs_a_stochastic_solver(digits):
         MLPClassifier(solver="lbfgs", dropout=0.2).fit(X, y)
     with pytest.raises(ValueError):
         MLPClassifier(dropout=1.0).fit(X, y)
+
+
+def test_check_gradients_documented_example_runs():
+    import doctest
+
+    import bpfast._gradcheck
+
+    result = doctest.testmod(bpfast._gradcheck)
+    assert result.attempted >= 5 and result.failed == 0
