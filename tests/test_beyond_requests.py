@@ -202,7 +202,7 @@ def test_progress_output(digits, capsys, monkeypatch):
     MLPClassifier((5,), max_iter=2, verbose=True, random_state=0).fit(X, y)
     out = capsys.readouterr().out
     assert out.startswith("Iteration 1, loss = ")
-    tqdm = pytest.importorskip("tqdm")
+    pytest.importorskip("tqdm")
     monkeypatch.setenv("BPFAST_PROGRESS", "tqdm")
     MLPClassifier((5,), max_iter=2, verbose=True, random_state=0).fit(X, y)
     captured = capsys.readouterr()
