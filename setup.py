@@ -7,7 +7,8 @@ Release build: -O3 with OpenMP, bounds checks off. A build from source on
 Portable:      BPFAST_PORTABLE=1 leaves -march out (wheels for other
                machines are built so).
 Debug build:   BPFAST_DEBUG=1 pip install ...  -> -O0 -g, Cython bounds and
-               initialisation checks on, and the kernels' shape assertions on.
+               initialisation checks on (the kernels' layout and index checks
+               run in every build).
 """
 import os
 import platform

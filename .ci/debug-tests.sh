@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite against a DEBUG build of bpfast (BPFAST_DEBUG=1: -O0 -g,
-# Cython bounds / initialisation / None checks and the kernels' extra shape
-# and index assertions on), built into a temporary copy of the repository so
+# Cython bounds / initialisation / None checks on; the kernels' own layout
+# and index checks run in every build), built into a temporary copy of the repository so
 # the release build in the work tree is neither touched nor imported.
 #
 # Usage, with the virtual environment active and the test dependencies

@@ -573,7 +573,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, max_fun=15000, rho=0.9, rmsprop_momentum=0.0,
-                 dropout=0.0, l1_ratio=0.0, negative_slope=0.01, elu_alpha=1.0, class_weight=None):
+                 dropout=0.0, l1_ratio=0.0, negative_slope=0.01, elu_alpha=1.0,
+                 class_weight=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -761,8 +762,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, rho=0.9, rmsprop_momentum=0.0,
-                 dropout=0.0, l1_ratio=0.0, negative_slope=0.01, elu_alpha=1.0):
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 rho=0.9, rmsprop_momentum=0.0, dropout=0.0, l1_ratio=0.0,
+                 negative_slope=0.01, elu_alpha=1.0):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation

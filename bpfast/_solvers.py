@@ -12,7 +12,7 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
 from . import _kernels
-from ._network import BLOCK_ROWS, kernel_input
+from ._network import BLOCK_ROWS, _empty, kernel_input
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop")
 
@@ -51,7 +51,7 @@ class StochasticOptimizer:
                   n_threads, buffers, l1_ratio=0.0, dropout=0.0, seed=0):
         """One epoch over the rows in `order`; returns the accumulated loss."""
         meta, work, grads, partial = buffers
-        sw = np.zeros(0, dtype=net.dtype) if sample_weight is None else sample_weight
+        sw = _empty(net.dtype) if sample_weight is None else sample_weight
         if self.solver == "rmsprop":
             decay, momentum = self.rho, self.momentum
         else:
