@@ -30,7 +30,9 @@ same thread count. What is measured, per case:
   rises over it (Linux: the peak is reset through /proc/self/clear_refs just before).
 
 Each case times its libraries (and the roofline's GEMM loops) in interleaved rounds and
-keeps each one's best, so load from elsewhere on the machine falls on all of them alike;
+keeps each one's best, so load from elsewhere on the machine falls on all of them alike
+(with a pause of ``SETTLE`` seconds before each timed run, so the previous library's
+thread pool has stopped spinning);
 the load average before and after the run is recorded with the results.
 
 "gain" is scikit-learn's number over bpfast's (time or memory): higher is better.
@@ -58,6 +60,10 @@ import numpy as np
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 NEVER = 10**9          # n_iter_no_change that never stops a fit
 DISTURBED = 1.05       # a share of the roofline above this is noise, not speed
+# Pause before each timed run: a thread pool keeps its threads spinning for a while after
+# its last parallel call (OpenBLAS ~0.1 s, libgomp, PyTorch's, XLA's), and a run started
+# inside that window shares the cores with the previous library's spinning threads.
+SETTLE = 0.25
 SEED = 0
 BASELINE = "scikit-learn"
 CANDIDATE = "bpfast"
@@ -217,6 +223,7 @@ def estimator_units(units):
 
 
 def seconds(fn, *args):
+    time.sleep(SETTLE)
     t0 = time.perf_counter()
     fn(*args)
     return time.perf_counter() - t0
@@ -349,6 +356,7 @@ class JaxMLP:
     name = "JAX"
 
     def __init__(self):
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")  # a CPU benchmark, like the rest
         import jax
 
         jax.config.update("jax_enable_x64", True)

@@ -33,6 +33,8 @@ from libc.math cimport exp, expf, log, logf, sqrt, sqrtf, tanh, tanhf, expm1, ex
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+import os
+
 import numpy as np
 
 cdef extern from *:
@@ -110,10 +112,10 @@ CHUNK_SIZE = CHUNK  # optimizer chunk: norm scratch needs 2 doubles per chunk
 
 # Elementwise passes smaller than this many elements run on one thread: below
 # it an OpenMP region's fork/join (and, on a busy machine, libgomp's spinning
-# wait for a descheduled thread) costs more than it saves. The kernels open
-# OpenMP regions only when SciPy's BLAS is single-threaded (bpfast/_threads.py).
+# wait for a descheduled thread) costs more than it saves. SciPy's BLAS is
+# pinned to one thread while the kernels run (bpfast/_threads.py).
 cdef enum:
-    PAR_MIN = 262144
+    PAR_MIN = 65536
 # Fixed chunk of the flat parameter vector for optimizer updates; per-chunk
 # partial sums make |W|^2 independent of the thread count.
 cdef enum:
@@ -302,6 +304,125 @@ def _gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
     with nogil:
         gemm(trans_a, trans_b, m, n, k, <floating>alpha, &A[0, 0], A.shape[1],
              &B[0, 0], B.shape[1], <floating>beta, &C[0, 0], n)
+
+
+# Tiled GEMM: the products of training and prediction are cut into a grid of
+# output tiles that depends on the shapes and on the tile budget only, never
+# on the thread count. Each tile is one single-threaded BLAS call over the
+# whole inner dimension, so every output element is computed by the same
+# call, with the same rounding, whether the tiles run on 1 thread or 16.
+# (A multithreaded BLAS call is not like that: OpenBLAS rounds some elements
+# differently depending on how it splits the work among its threads.) The
+# tile's epilogue (bias + activation, or the activation derivative) runs on
+# the same thread while the tile is still in cache.
+cdef int TILE_BUDGET = 1       # most tiles per product (the machine's cores)
+cdef enum:
+    TILE_MIN_FLOPS = 524288    # no tile smaller than this (2 m n k)
+    TILE_MIN_DIM = 32          # nor narrower than this many rows / columns
+
+cdef enum:
+    EPI_NONE = 0
+    EPI_BIAS_ACT = 1           # C[i, :] = f(C[i, :] + b)
+    EPI_DERIV = 2              # C[i, :] *= f'(A[i, :])
+
+
+def set_tile_budget(int budget):
+    """Set the largest number of tiles one product is cut into (at import:
+    the machine's CPU count). Results are bitwise identical for any thread
+    count at a fixed budget; changing the budget may change the rounding."""
+    global TILE_BUDGET
+    if budget < 1:
+        raise ValueError("tile budget must be at least 1")
+    TILE_BUDGET = min(budget, 256)
+
+
+def tile_budget():
+    return TILE_BUDGET
+
+
+set_tile_budget(os.cpu_count() or 1)
+
+
+cdef inline void choose_tiles(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                              int* tm, int* tn) noexcept nogil:
+    """Tile grid for an m x n output with inner dimension k: halve the
+    longer tile side while the budget, the smallest tile's work and the
+    smallest tile side allow."""
+    cdef int a = 1, b = 1
+    cdef double work = 2.0 * <double>m * <double>n * <double>k
+    while 2 * a * b <= TILE_BUDGET and work / (2 * a * b) >= TILE_MIN_FLOPS:
+        if m // (2 * a) >= TILE_MIN_DIM and \
+                (m * b >= n * a or n // (2 * b) < TILE_MIN_DIM):
+            a *= 2
+        elif n // (2 * b) >= TILE_MIN_DIM:
+            b *= 2
+        else:
+            break
+    tm[0] = a
+    tn[0] = b
+
+
+cdef inline void gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
+                           Py_ssize_t k, const floating* A, Py_ssize_t lda,
+                           const floating* B, Py_ssize_t ldb, floating beta,
+                           floating* C, Py_ssize_t ldc, int tm, int tn, int t,
+                           int epi, const floating* vec, const floating* act_a,
+                           int act, floating slope) noexcept nogil:
+    cdef Py_ssize_t i = t // tn, j = t % tn
+    cdef Py_ssize_t r0 = i * m // tm, r1 = (i + 1) * m // tm
+    cdef Py_ssize_t c0 = j * n // tn, c1 = (j + 1) * n // tn
+    cdef Py_ssize_t r
+    gemm(trans_a, trans_b, <int>(r1 - r0), <int>(c1 - c0), <int>k, <floating>1,
+         A + (r0 if trans_a else r0 * lda), <int>lda,
+         B + (c0 * ldb if trans_b else c0), <int>ldb, beta, C + r0 * ldc + c0, <int>ldc)
+    if epi == EPI_BIAS_ACT:
+        for r in range(r0, r1):
+            bias_activation_row(C + r * ldc + c0, vec + c0, c1 - c0, act, slope)
+    elif epi == EPI_DERIV:
+        for r in range(r0, r1):
+            activation_derivative_row(C + r * ldc + c0, act_a + r * ldc + c0, c1 - c0,
+                                      act, slope)
+
+
+cdef void pgemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                const floating* A, Py_ssize_t lda, const floating* B, Py_ssize_t ldb,
+                floating beta, floating* C, Py_ssize_t ldc, int epi,
+                const floating* vec, const floating* act_a, int act, floating slope,
+                int n_threads) noexcept nogil:
+    """Row-major C := op(A) @ op(B) + beta * C, then the epilogue, tile by
+    tile (see choose_tiles); the tiles run on up to n_threads OpenMP threads.
+    BLAS must be single-threaded here (the Python layer pins it)."""
+    cdef int tm, tn, t, nt
+    if m <= 0 or n <= 0:
+        return
+    choose_tiles(m, n, k, &tm, &tn)
+    nt = min(n_threads, tm * tn)
+    if nt > 1:
+        for t in prange(tm * tn, schedule='static', num_threads=nt):
+            gemm_tile(trans_a, trans_b, m, n, k, A, lda, B, ldb, beta, C, ldc,
+                      tm, tn, t, epi, vec, act_a, act, slope)
+    else:
+        for t in range(tm * tn):
+            gemm_tile(trans_a, trans_b, m, n, k, A, lda, B, ldb, beta, C, ldc,
+                      tm, tn, t, epi, vec, act_a, act, slope)
+
+
+def _pgemm(bint trans_a, bint trans_b, const floating[:, ::1] A,
+           const floating[:, ::1] B, double beta, floating[:, ::1] C, int n_threads):
+    """Python-callable tiled GEMM (tests and benchmarks)."""
+    cdef Py_ssize_t m = C.shape[0], n = C.shape[1]
+    cdef Py_ssize_t k = A.shape[0] if trans_a else A.shape[1]
+    if m == 0 or n == 0 or k == 0:
+        raise ValueError("empty operand")
+    if (B.shape[1] if trans_b else B.shape[0]) != k or \
+            (A.shape[1] if trans_a else A.shape[0]) != m or \
+            (B.shape[0] if trans_b else B.shape[1]) != n:
+        raise ValueError("shape mismatch")
+    n_threads = clamp_threads(n_threads)
+    with nogil:
+        pgemm(trans_a, trans_b, m, n, k, &A[0, 0], A.shape[1], &B[0, 0], B.shape[1],
+              <floating>beta, &C[0, 0], n, EPI_NONE, <const floating*>NULL,
+              <const floating*>NULL, 0, <floating>0, n_threads)
 
 
 # --------------------------------------------------------------------------
@@ -514,20 +635,15 @@ cdef void propagate_delta(const floating* D, const floating* W, floating* A,
     """BP2: D_prev = (D @ W^T) * f'(A); D is m x n_out, W n_in x n_out, A m x n_in
     (A is the stored activation of hidden layer `layer`; with dropout it holds
     the masked activation and dropout_backward takes over the fused pass)."""
-    cdef Py_ssize_t i
-    gemm(False, True, <int>m, <int>n_in, <int>n_out, <floating>1, D, <int>n_out,
-         W, <int>n_out, <floating>0, D_prev, <int>n_in)
     if drop != NULL:
+        pgemm(False, True, m, n_in, n_out, D, n_out, W, n_out, <floating>0, D_prev,
+              n_in, EPI_NONE, <const floating*>NULL, <const floating*>NULL, 0,
+              <floating>0, n_threads)
         dropout_backward(D_prev, A, m, n_in, drop, layer, act, slope, n_threads)
-        return
-    if act == ACT_IDENTITY:
-        return
-    if n_threads > 1 and m * n_in >= PAR_MIN:
-        for i in prange(m, schedule='static', num_threads=n_threads):
-            activation_derivative_row(D_prev + i * n_in, A + i * n_in, n_in, act, slope)
     else:
-        for i in range(m):
-            activation_derivative_row(D_prev + i * n_in, A + i * n_in, n_in, act, slope)
+        # the derivative is fused into the GEMM's tiles
+        pgemm(False, True, m, n_in, n_out, D, n_out, W, n_out, <floating>0, D_prev,
+              n_in, EPI_DERIV, <const floating*>NULL, A, act, slope, n_threads)
 
 
 # --------------------------------------------------------------------------
@@ -621,6 +737,7 @@ cdef void forward_block(const Net* net, const floating* params, floating* work,
     """Forward pass through every layer; the hidden activations land in work,
     the output layer's pre-activation (bias not yet added) in Zout (m x K)."""
     cdef Py_ssize_t l, n_in, n_out
+    cdef int epi
     cdef const floating* W
     cdef floating* Z
     for l in range(net.L):
@@ -628,19 +745,19 @@ cdef void forward_block(const Net* net, const floating* params, floating* work,
         n_out = net.units[l + 1]
         W = params + net.w_off[l]
         Z = Zout if l == net.L - 1 else work + net.act_off[l + 1]
-        if l == 0:
-            if Xs != NULL:
-                csr_matmul(Xs, rows, row0, m, W, n_out, Z, n_threads)
-            else:
-                gemm(False, False, <int>m, <int>n_out, <int>n_in, <floating>1, A0,
-                     <int>lda0, W, <int>n_out, <floating>0, Z, <int>n_out)
+        # hidden layers: bias + activation fused into the GEMM's tiles
+        epi = EPI_BIAS_ACT if l < net.L - 1 else EPI_NONE
+        if l == 0 and Xs != NULL:
+            csr_matmul(Xs, rows, row0, m, W, n_out, Z, n_threads)
+            if epi == EPI_BIAS_ACT:
+                bias_activation(Z, params + net.b_off[l], m, n_out, net.activation,
+                                <floating>net.slope, n_threads)
         else:
-            gemm(False, False, <int>m, <int>n_out, <int>n_in, <floating>1,
-                 work + net.act_off[l], <int>n_in, W, <int>n_out, <floating>0, Z,
-                 <int>n_out)
+            pgemm(False, False, m, n_out, n_in, A0 if l == 0 else work + net.act_off[l],
+                  lda0 if l == 0 else n_in, W, n_out, <floating>0, Z, n_out, epi,
+                  params + net.b_off[l], <const floating*>NULL, net.activation,
+                  <floating>net.slope, n_threads)
         if l < net.L - 1:
-            bias_activation(Z, params + net.b_off[l], m, n_out, net.activation,
-                            <floating>net.slope, n_threads)
             if drop != NULL:
                 dropout_forward(Z, m, n_out, drop, l + 1)
 
@@ -684,8 +801,9 @@ cdef double forward_backward_block(const Net* net, const floating* params,
             else:
                 A_prev = work + net.act_off[l]
                 lda = n_in
-            gemm(True, False, <int>n_in, <int>n_out, <int>m, <floating>1, A_prev,
-                 <int>lda, D, <int>n_out, beta, grads + net.w_off[l], <int>n_out)
+            pgemm(True, False, n_in, n_out, m, A_prev, lda, D, n_out, beta,
+                  grads + net.w_off[l], n_out, EPI_NONE, <const floating*>NULL,
+                  <const floating*>NULL, 0, <floating>0, n_threads)
         # BP3: bias gradient
         column_sums(D, m, n_out, grads + net.b_off[l], accumulate)
         # BP2: delta of the layer below
@@ -697,10 +815,14 @@ cdef double forward_backward_block(const Net* net, const floating* params,
 
 
 cdef void gather_rows(const floating* X, Py_ssize_t d, const Py_ssize_t* rows,
-                      Py_ssize_t m, floating* out) noexcept nogil:
+                      Py_ssize_t m, floating* out, int n_threads) noexcept nogil:
     cdef Py_ssize_t i
-    for i in range(m):
-        memcpy(out + i * d, X + rows[i] * d, d * sizeof(floating))
+    if n_threads > 1 and m * d >= PAR_MIN:
+        for i in prange(m, schedule='static', num_threads=n_threads):
+            memcpy(out + i * d, X + rows[i] * d, d * sizeof(floating))
+    else:
+        for i in range(m):
+            memcpy(out + i * d, X + rows[i] * d, d * sizeof(floating))
 
 
 # --------------------------------------------------------------------------
@@ -1035,7 +1157,7 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
             m = min(batch_size, n - start)
             if not sparse:
                 if gather:
-                    gather_rows(&X[0, 0], n_features, &order[start], m, xbuf)
+                    gather_rows(&X[0, 0], n_features, &order[start], m, xbuf, n_threads)
                     A0 = xbuf
                 else:
                     A0 = &X[0, 0] + order[start] * n_features

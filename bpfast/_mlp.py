@@ -32,7 +32,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ._network import Network, as_kernel_csr
 from ._progress import make_progress
 from ._solvers import STOCHASTIC_SOLVERS, StochasticOptimizer, fit_lbfgs
-from ._threads import kernel_threads
+from ._threads import kernel_threads, single_threaded_blas
 
 
 # A validation set in the kernels' layout: X, labels for scoring, encoded
@@ -197,6 +197,11 @@ class _BaseMLP(BaseEstimator):
 
     def _fit(self, X, y, sample_weight=None, incremental=False, eval_set=None,
              monitor=None):
+        with single_threaded_blas():
+            return self._fit_pinned(X, y, sample_weight, incremental, eval_set, monitor)
+
+    def _fit_pinned(self, X, y, sample_weight, incremental, eval_set, monitor):
+        # SciPy's BLAS runs single-threaded in here (see bpfast/_threads.py)
         if self.dropout > 0 and self.solver not in STOCHASTIC_SOLVERS:
             raise ValueError("dropout is only available with the stochastic solvers "
                              f"{STOCHASTIC_SOLVERS}, got solver={self.solver!r}.")
@@ -474,7 +479,8 @@ class _BaseMLP(BaseEstimator):
         if dtype not in (np.float32, np.float64):
             dtype = np.float64
         params = net.params if dtype == net.dtype else net.params.astype(dtype)
-        out = net.forward(_kernel_X(X, dtype), kernel_threads(), params)
+        with single_threaded_blas():
+            out = net.forward(_kernel_X(X, dtype), kernel_threads(), params)
         if check_input and not np.isfinite(out).all():
             warnings.warn("The network's outputs are not finite for some rows (the "
                           "input may hold values far outside the training data's "

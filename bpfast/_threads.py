@@ -1,19 +1,29 @@
-"""Thread budget for the kernels' OpenMP regions.
+"""Threads for the kernels.
 
-BLAS (SciPy's, which the kernels call) threads the large products itself.
-Its worker threads spin for a while after each call; an OpenMP region run
-in that window fights them for the cores (an epoch measured 2x slower on 2
-cores). So the elementwise kernels use OpenMP only when SciPy's BLAS is
-limited to one thread, and then as many threads as OpenMP allows
-(OMP_NUM_THREADS, threadpoolctl's limits).
+The kernels thread everything themselves, with OpenMP: the GEMMs as grids of
+tiles (one single-threaded BLAS call per tile, see _kernels.pgemm), the
+elementwise passes and the optimizer updates by rows or fixed chunks. The
+thread count follows OpenMP's budget (OMP_NUM_THREADS, threadpoolctl's
+limits), as scikit-learn's own OpenMP code does.
+
+While a kernel runs, SciPy's BLAS (which the tiles call) is pinned to one
+thread: its own worker threads would otherwise stack on top of the kernels'
+(an epoch measured 2x slower on 2 cores), and a multithreaded BLAS call
+rounds some elements differently depending on its thread count, where a
+fixed grid of single-threaded calls gives the same bits under any thread
+count. The pin is reference-counted, so fits and predictions running at once
+in several Python threads share it, and the last one out restores BLAS's
+thread count.
 """
 
 import threading
+from contextlib import contextmanager
 
 from . import _kernels
 
-_lock = threading.Lock()
-_blas = []  # the threadpoolctl controller of SciPy's BLAS, found once
+_lock = threading.RLock()
+_blas = []  # the threadpoolctl controllers of SciPy's BLAS, found once
+_pin = {"depth": 0, "saved": None}
 
 
 def _scipy_blas_controllers():
@@ -45,8 +55,67 @@ def blas_threads():
 
 
 def kernel_threads():
-    """OpenMP threads for the elementwise kernels (see the module docstring)."""
-    omp = max(1, int(_kernels.max_threads()))
-    if omp == 1 or blas_threads() > 1:
-        return 1
-    return omp
+    """OpenMP threads for the kernels: OpenMP's budget right now."""
+    return max(1, int(_kernels.max_threads()))
+
+
+def _pin_functions():
+    """(pin, restore) for SciPy's BLAS thread count, found once.
+
+    OpenBLAS's openblas_set_num_threads_local (0.3.26+) takes effect whichever
+    thread calls it; its openblas_set_num_threads, through which threadpoolctl
+    works, was seen to be ignored when called from a thread other than the one
+    that called it first. So the former is used where the library has it."""
+    with _lock:
+        if "pin" not in _pin:
+            _pin["pin"] = None
+            libs = _scipy_blas_controllers()
+            if libs and libs[0].internal_api == "openblas":
+                import ctypes
+
+                try:
+                    dll = ctypes.CDLL(libs[0].filepath)
+                except OSError:
+                    dll = None
+                for name in ("openblas_set_num_threads_local",
+                             "scipy_openblas_set_num_threads_local"):
+                    fn = getattr(dll, name, None) if dll is not None else None
+                    if fn is not None:
+                        fn.restype = ctypes.c_int
+                        fn.argtypes = [ctypes.c_int]
+                        _pin["pin"] = (lambda fn=fn: fn(1), fn)
+                        break
+            if _pin["pin"] is None and libs:
+                def pin():
+                    saved = [lib.num_threads for lib in libs]
+                    for lib in libs:
+                        lib.set_num_threads(1)
+                    return saved
+
+                def restore(saved):
+                    for lib, n in zip(libs, saved):
+                        lib.set_num_threads(n)
+                _pin["pin"] = (pin, restore)
+    return _pin["pin"]
+
+
+@contextmanager
+def single_threaded_blas():
+    """Pin SciPy's BLAS to one thread for the duration (reference-counted)."""
+    functions = _pin_functions()
+    if functions is None:   # no BLAS threadpoolctl can see: nothing to pin
+        yield
+        return
+    pin, restore = functions
+    with _lock:
+        if _pin["depth"] == 0:
+            _pin["saved"] = pin()
+        _pin["depth"] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _pin["depth"] -= 1
+            if _pin["depth"] == 0:
+                restore(_pin["saved"])
+                _pin["saved"] = None

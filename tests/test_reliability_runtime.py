@@ -21,6 +21,7 @@ in the pytest summary (section "bpfast reliability: measurements").
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -489,12 +490,14 @@ import bpfast
 from bpfast._threads import blas_threads, kernel_threads
 from threadpoolctl import threadpool_limits
 
-mode, out = sys.argv[1], sys.argv[2]
+mode, out, budget = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if budget:
+    bpfast._kernels.set_tile_budget(budget)
 rng = np.random.RandomState(0)
 # wide enough for every threaded path: minibatch 700 x 400 hidden units
-# (>= PAR_MIN = 262144 elements: OpenMP elementwise kernels), 100 x 400 +
-# 400 x 8 coefficients (>= 2 x 16384: chunked optimizer in parallel),
-# 1400 x 400 in prediction, and BLAS products big enough for BLAS to thread
+# (>= PAR_MIN elements: OpenMP elementwise kernels; GEMMs of many tiles),
+# 100 x 400 + 400 x 8 coefficients (>= 2 x 16384: chunked optimizer in
+# parallel), 1400 x 400 in prediction
 X = rng.randn(1400, 100)
 y = (X @ rng.randn(100, 8)).argmax(axis=1)
 yr = X[:, :3].sum(axis=1)
@@ -538,73 +541,73 @@ np.savez(out, **res)
 print(json.dumps({"kernel_threads": threads[0], "blas_threads": threads[1]}))
 """
 
-THREAD_CONFIGS = {
-    # name: (environment, in-process mode)
-    "OMP=1 BLAS=1": ({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}, "env"),
-    # OpenMP kernels on 2 threads (bpfast uses OpenMP when BLAS is single-threaded)
-    "OMP=2 BLAS=1": ({"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "1"}, "env"),
-    "threadpool_limits(1)": ({"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"},
-                             "limits1"),
-    "threadpool_limits(2)": ({"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"},
-                             "limits2"),
-    # threadpoolctl limiting BLAS only: OpenMP kernels on 2 threads again
-    "threadpool_limits(blas=1)": ({"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"},
-                                  "blas1"),
-}
-
-
-def _max_rel_diff(a, b):
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300), initial=0.0))
+def _thread_configs():
+    """name: (environment, in-process mode, tile budget; 0 = the machine's)."""
+    cores = os.cpu_count() or 1
+    configs = {
+        "OMP=1 BLAS=1": ({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}, "env", 0),
+        "OMP=2 BLAS=1": ({"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "1"}, "env", 0),
+        "OMP=2 BLAS=2": ({"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}, "env", 0),
+        "threadpool_limits(1)": ({"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"},
+                                 "limits1", 0),
+        "threadpool_limits(2)": ({"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"},
+                                 "limits2", 0),
+        "threadpool_limits(blas=1)": ({"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"},
+                                      "blas1", 0),
+        # a 16-core machine's tile grids, run here on 1 and 2 threads
+        "OMP=1, 16-core tiles": ({"OMP_NUM_THREADS": "1"}, "env", 16),
+        "OMP=2, 16-core tiles": ({"OMP_NUM_THREADS": "2"}, "env", 16),
+    }
+    if cores > 2:   # the device machine: every core
+        configs[f"OMP={cores} BLAS={cores}"] = (
+            {"OMP_NUM_THREADS": str(cores), "OPENBLAS_NUM_THREADS": str(cores)}, "env", 0)
+        configs[f"OMP={cores}, 16-core tiles"] = (
+            {"OMP_NUM_THREADS": str(cores)}, "env", 16)
+    return configs
 
 
 def test_thread_counts_do_not_change_the_bits(tmp_path):
-    """The kernels' own threads (OpenMP, any OMP_NUM_THREADS / threadpoolctl
-    limit) never change a bit. BLAS threads are another matter: OpenBLAS's
-    dgemm itself rounds some shapes differently with 2 threads than with 1
-    (e.g. (600x100)^T @ (600x400), relative 6e-16), so across BLAS thread
-    counts the fits agree to rounding, and bit for bit within each count."""
-    results, threads = {}, {}
-    for name, (env, mode) in THREAD_CONFIGS.items():
-        out = tmp_path / (name.replace(" ", "_").replace("=", "").replace("(", "_")
-                          .replace(")", "") + ".npz")
-        rc, stdout, stderr = run_python(DETERMINISM_SCRIPT, (mode, str(out)), env=env)
+    """Bit for bit the same fits and predictions under any thread count
+    (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, threadpoolctl limits), at a
+    fixed tile budget: every reduction's order is fixed by the shapes and the
+    tile grid, never by the threads (BLAS runs single-threaded per tile)."""
+    results, threads, budgets = {}, {}, {}
+    for name, (env, mode, budget) in _thread_configs().items():
+        out = tmp_path / (re.sub(r"[^A-Za-z0-9]+", "_", name) + ".npz")
+        rc, stdout, stderr = run_python(DETERMINISM_SCRIPT, (mode, str(out), str(budget)),
+                                        env=env)
         assert rc == 0, f"{name}: rc={rc}\n{stdout}\n{stderr}"
         threads[name] = last_json(stdout)
+        budgets[name] = budget or bpfast._kernels.tile_budget()
         with np.load(out) as data:
             results[name] = {k: data[k] for k in data.files}
     stats.MEASUREMENTS["thread configurations (kernel OpenMP threads, BLAS threads)"] = {
         k: (v["kernel_threads"], v["blas_threads"]) for k, v in threads.items()}
     # the configurations really exercised the threaded paths
-    assert any(v["kernel_threads"] >= 2 for v in threads.values())
+    assert {v["kernel_threads"] for v in threads.values()} >= {1, 2}
     assert any(v["blas_threads"] >= 2 for v in threads.values())
-    by_blas = {}
-    for name, v in threads.items():
-        by_blas.setdefault(v["blas_threads"], []).append(name)
-    assert len(by_blas[1]) >= 3   # OpenMP 1 and 2 both with single-threaded BLAS
-    assert {threads[n]["kernel_threads"] for n in by_blas[1]} >= {1, 2}
-    # 1. bit for bit among the configurations that share a BLAS thread count
+    by_budget = {}
+    for name, budget in budgets.items():
+        by_budget.setdefault(budget, []).append(name)
     differing = {}
-    for blas, names in by_blas.items():
+    for names in by_budget.values():
         ref = results[names[0]]
         for name in names[1:]:
             assert results[name].keys() == ref.keys()
             bad = [k for k in ref if not same_bits(results[name][k], ref[k])]
             if bad:
                 differing[f"{name} vs {names[0]}"] = bad
-    stats.MEASUREMENTS["bitwise identical across OpenMP thread counts / limits"] = (
+    stats.MEASUREMENTS["bitwise identical across thread counts / limits"] = (
         "yes" if not differing else differing)
-    assert not differing, f"results change with the kernels' thread count: {differing}"
-    # 2. to rounding across BLAS thread counts (and record how close)
-    one, two = results[by_blas[1][0]], results[by_blas[max(by_blas)][0]]
-    diffs = {k: _max_rel_diff(two[k], one[k]) for k in one
-             if not same_bits(two[k], one[k])}
-    stats.MEASUREMENTS["BLAS 1 vs 2 threads: arrays not bitwise identical (max rel diff)"] = (
-        {k: f"{v:.1e}" for k, v in sorted(diffs.items())} or "none")
-    for k in one:
-        rtol = 1e-3 if "32" in k else 1e-8
-        np.testing.assert_allclose(two[k], one[k], rtol=rtol, atol=rtol * 1e-2, err_msg=k)
+    assert not differing, f"results change with the thread count: {differing}"
+    # another tile grid may round differently, but only by rounding
+    if len(by_budget) > 1:
+        (_, a), (_, b) = list(by_budget.items())[:2]
+        one, two = results[a[0]], results[b[0]]
+        for k in one:
+            rtol = 1e-3 if "32" in k else 1e-8
+            np.testing.assert_allclose(two[k], one[k], rtol=rtol, atol=rtol * 1e-2,
+                                       err_msg=k)
 
 
 # ======================================================================================
