@@ -362,6 +362,42 @@ cdef inline void choose_tiles(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     tn[0] = b
 
 
+cdef void thin_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
+                    Py_ssize_t k, const floating* A, Py_ssize_t lda,
+                    const floating* B, Py_ssize_t ldb, floating beta, floating* C,
+                    Py_ssize_t ldc) noexcept nogil:
+    """Row-major C := op(A) @ op(B) + beta * C for n == 1 (a matrix-vector
+    product: a single output unit) or k == 1 (an outer product: the delta of
+    a single output unit). Plain loops beat a BLAS call's fixed cost here."""
+    cdef Py_ssize_t i, j, p
+    cdef floating a, s
+    cdef floating* c
+    if k == 1:
+        for i in range(m):
+            a = A[i] if trans_a else A[i * lda]
+            c = C + i * ldc
+            if beta == 0:
+                for j in range(n):
+                    c[j] = a * (B[j * ldb] if trans_b else B[j])
+            else:
+                for j in range(n):
+                    c[j] = a * (B[j * ldb] if trans_b else B[j]) + beta * c[j]
+    elif trans_a:
+        # op(A)[i, p] = A[p, i]: rows of A stream through the column of C
+        for i in range(m):
+            C[i * ldc] = 0 if beta == 0 else beta * C[i * ldc]
+        for p in range(k):
+            s = B[p] if trans_b else B[p * ldb]
+            for i in range(m):
+                C[i * ldc] = C[i * ldc] + A[p * lda + i] * s
+    else:
+        for i in range(m):
+            s = 0
+            for p in range(k):
+                s = s + A[i * lda + p] * (B[p] if trans_b else B[p * ldb])
+            C[i * ldc] = s if beta == 0 else s + beta * C[i * ldc]
+
+
 cdef inline void gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
                            Py_ssize_t k, const floating* A, Py_ssize_t lda,
                            const floating* B, Py_ssize_t ldb, floating beta,
@@ -372,9 +408,15 @@ cdef inline void gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t 
     cdef Py_ssize_t r0 = i * m // tm, r1 = (i + 1) * m // tm
     cdef Py_ssize_t c0 = j * n // tn, c1 = (j + 1) * n // tn
     cdef Py_ssize_t r
-    gemm(trans_a, trans_b, <int>(r1 - r0), <int>(c1 - c0), <int>k, <floating>1,
-         A + (r0 if trans_a else r0 * lda), <int>lda,
-         B + (c0 * ldb if trans_b else c0), <int>ldb, beta, C + r0 * ldc + c0, <int>ldc)
+    if n == 1 or k == 1:
+        thin_gemm(trans_a, trans_b, r1 - r0, c1 - c0, k,
+                  A + (r0 if trans_a else r0 * lda), lda,
+                  B + (c0 * ldb if trans_b else c0), ldb, beta, C + r0 * ldc + c0, ldc)
+    else:
+        gemm(trans_a, trans_b, <int>(r1 - r0), <int>(c1 - c0), <int>k, <floating>1,
+             A + (r0 if trans_a else r0 * lda), <int>lda,
+             B + (c0 * ldb if trans_b else c0), <int>ldb, beta, C + r0 * ldc + c0,
+             <int>ldc)
     if epi == EPI_BIAS_ACT:
         for r in range(r0, r1):
             bias_activation_row(C + r * ldc + c0, vec + c0, c1 - c0, act, slope)
@@ -1274,6 +1316,34 @@ def loss_gradient(const floating[:, ::1] X, const floating[::1] X_data,
     return loss / sw_sum + penalty_value(&pen, norms) / sw_sum
 
 
+cdef inline bint chunk_finite(const floating* x, Py_ssize_t lo,
+                              Py_ssize_t hi) noexcept nogil:
+    # x - x is 0 for a finite x and NaN for NaN or +-inf; no early exit, so
+    # the loop vectorises
+    cdef Py_ssize_t i
+    cdef int ok = 1
+    for i in range(lo, hi):
+        ok &= (x[i] - x[i] == 0)
+    return ok
+
+
+def all_finite(const floating[::1] x, int n_threads):
+    """True when every element of x is finite (input checks before predict)."""
+    cdef Py_ssize_t n = x.shape[0], c, n_chunks = (n + CHUNK - 1) // CHUNK
+    cdef int bad = 0
+    if n == 0:
+        return True
+    n_threads = clamp_threads(n_threads)
+    with nogil:
+        if n_threads > 1 and n >= PAR_MIN:
+            for c in prange(n_chunks, schedule='static', num_threads=n_threads):
+                bad += not chunk_finite(&x[0], c * CHUNK, min((c + 1) * CHUNK, n))
+        else:
+            for c in range(n_chunks):
+                bad += not chunk_finite(&x[0], c * CHUNK, min((c + 1) * CHUNK, n))
+    return bad == 0
+
+
 def predict(const floating[:, ::1] X, const floating[::1] X_data,
             const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
             bint sparse, Py_ssize_t n_features,
@@ -1313,6 +1383,10 @@ def predict(const floating[:, ::1] X, const floating[::1] X_data,
                 A0 = &X[0, 0] + start * n_features
             forward_block(&net, &params[0], &work[0], A0, n_features, xsp, NULL,
                           start, m, &out[start, 0], NULL, n_threads)
-            for i in range(m):
-                output_activation_row(&out[start + i, 0], b_out, K, net.output)
+            if n_threads > 1 and m * K >= PAR_MIN // 8:   # exp-heavy: pays sooner
+                for i in prange(m, schedule='static', num_threads=n_threads):
+                    output_activation_row(&out[start + i, 0], b_out, K, net.output)
+            else:
+                for i in range(m):
+                    output_activation_row(&out[start + i, 0], b_out, K, net.output)
             start += m

@@ -12,6 +12,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -19,7 +20,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils import shuffle as _sk_shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -29,6 +29,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from . import _kernels
 from ._network import Network, as_kernel_csr
 from ._progress import make_progress
 from ._solvers import STOCHASTIC_SOLVERS, StochasticOptimizer, fit_lbfgs
@@ -339,7 +340,11 @@ class _BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    sample_idx = _sk_shuffle(sample_idx, random_state=self._random_state)
+                    # what sklearn.utils.shuffle does to one array (the same draws
+                    # from the same RandomState), without its per-call overhead
+                    perm = np.arange(sample_idx.shape[0])
+                    self._random_state.shuffle(perm)
+                    sample_idx = sample_idx[perm]
                 order = np.ascontiguousarray(sample_idx, dtype=np.intp)
                 total = optimizer.run_epoch(
                     net, X, Y, sample_weight, order, gather, batch_size, self.alpha,
@@ -473,15 +478,25 @@ class _BaseMLP(BaseEstimator):
     # -- prediction ----------------------------------------------------------------
     def _forward_pass_fast(self, X, check_input=True):
         if check_input:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+            # finiteness is checked below, on the kernels' copy, with threads
+            X_in = X
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                              ensure_all_finite=False)
         net = self._get_network()
         dtype = np.result_type(X.dtype, net.dtype)
         if dtype not in (np.float32, np.float64):
             dtype = np.float64
         params = net.params if dtype == net.dtype else net.params.astype(dtype)
+        X = _kernel_X(X, dtype)
+        n_threads = kernel_threads()
+        if check_input and not get_config()["assume_finite"]:
+            values = X.data if sp.issparse(X) else X.reshape(-1)
+            if not _kernels.all_finite(values, n_threads):
+                # scikit-learn's own check raises its exact error
+                validate_data(self, X_in, accept_sparse=["csr", "csc"], reset=False)
         with single_threaded_blas():
-            out = net.forward(_kernel_X(X, dtype), kernel_threads(), params)
-        if check_input and not np.isfinite(out).all():
+            out = net.forward(X, n_threads, params)
+        if check_input and not _kernels.all_finite(out.reshape(-1), n_threads):
             warnings.warn("The network's outputs are not finite for some rows (the "
                           "input may hold values far outside the training data's "
                           "range).", RuntimeWarning, stacklevel=3)

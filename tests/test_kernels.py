@@ -54,3 +54,63 @@ def test_kernels_reject_wrong_shapes():
     bad[8 + 3 + 2] = 10**6  # a bias offset outside the parameter vector
     with pytest.raises(ValueError):
         net.loss_gradient(X, Y, None, 0.0, 1, net.params, grads, (bad, work))
+
+
+TILED_SHAPES = [(1, 1, 1), (5, 7, 3), (200, 256, 784), (784, 256, 200), (33, 65, 129),
+                (2048, 10, 128), (64, 2048, 100),
+                # one output unit: matrix-vector and outer products (thin_gemm)
+                (32, 1, 32), (32, 32, 1), (200, 256, 1), (784, 1, 200)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("m,n,k", TILED_SHAPES)
+def test_tiled_gemm_matches_numpy_and_ignores_the_thread_count(dtype, trans_a, trans_b,
+                                                               m, n, k):
+    """The tiled GEMM computes op(A) @ op(B) + beta C, and gives the same bits on
+    1, 2 and 3 threads under any tile budget (each tile is one BLAS call)."""
+    rng = np.random.RandomState(m + n + k)
+    A = rng.randn(*((k, m) if trans_a else (m, k))).astype(dtype)
+    B = rng.randn(*((n, k) if trans_b else (k, n))).astype(dtype)
+    C0 = rng.randn(m, n).astype(dtype)
+    expected = ((A.T if trans_a else A).astype(np.float64)
+                @ (B.T if trans_b else B).astype(np.float64) + 0.5 * C0)
+    saved = _kernels.tile_budget()
+    try:
+        for budget in (1, 2, 16):
+            _kernels.set_tile_budget(budget)
+            outs = []
+            for threads in (1, 2, 3):
+                C = C0.copy()
+                _kernels._pgemm(trans_a, trans_b, A, B, 0.5, C, threads)
+                outs.append(C)
+            np.testing.assert_allclose(outs[0], expected,
+                                       rtol=1e-4 if dtype == np.float32 else 1e-10,
+                                       atol=1e-3 if dtype == np.float32 else 1e-10)
+            assert all(np.array_equal(o, outs[0]) for o in outs[1:]), budget
+    finally:
+        _kernels.set_tile_budget(saved)
+
+
+def test_tile_budget_is_validated():
+    with pytest.raises(ValueError):
+        _kernels.set_tile_budget(0)
+    assert _kernels.tile_budget() >= 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, _kernels.CHUNK_SIZE, _kernels.CHUNK_SIZE + 3, 300_001])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_all_finite_finds_every_nan_and_inf(dtype, n, threads):
+    rng = np.random.RandomState(n)
+    x = rng.randn(n).astype(dtype)
+    assert _kernels.all_finite(x, threads)
+    big = np.finfo(dtype).max
+    x[-1] = big
+    assert _kernels.all_finite(x, threads)
+    for pos in {0, n // 2, n - 1}:
+        for bad in (np.nan, np.inf, -np.inf):
+            y = x.copy()
+            y[pos] = bad
+            assert not _kernels.all_finite(y, threads), (pos, bad)
+    assert _kernels.all_finite(x[:0], threads)
