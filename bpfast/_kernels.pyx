@@ -74,6 +74,57 @@ cdef extern from *:
     unsigned long long bp_mix64(unsigned long long z) noexcept nogil
     bint bp_dropped(unsigned long long key, long long idx, double rate) noexcept nogil
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    #include <math.h>
+    /* exp(x) in plain arithmetic, so that loops calling it vectorise (libm's
+       exp is an opaque call per element). x = n ln2 + r with |r| <= ln2 / 2
+       (Cody-Waite with a two-part ln2), exp(r) by its Taylor series to r^13
+       (truncation < 1e-17 relative), 2^n applied in two exact halves so
+       that subnormal results come out right. Error about 1 ulp; NaN gives
+       NaN, +inf and anything above 709.8 give +inf, below -745.2 give 0. */
+    static inline double bp_exp(double x) {
+        const double shifter = 6755399441055744.0;          /* 1.5 * 2^52 */
+        double xc = x < -745.2 ? -745.2 : (x > 709.8 ? 709.8 : x);
+        double t = xc * 1.4426950408889634 + shifter;
+        double n = t - shifter;                              /* round(x / ln2) */
+        double r = (xc - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+        double p = 1.0 / 6227020800.0;
+        p = p * r + 1.0 / 479001600.0;
+        p = p * r + 1.0 / 39916800.0;
+        p = p * r + 1.0 / 3628800.0;
+        p = p * r + 1.0 / 362880.0;
+        p = p * r + 1.0 / 40320.0;
+        p = p * r + 1.0 / 5040.0;
+        p = p * r + 1.0 / 720.0;
+        p = p * r + 1.0 / 120.0;
+        p = p * r + 1.0 / 24.0;
+        p = p * r + 1.0 / 6.0;
+        p = p * r + 0.5;
+        p = p * r + 1.0;
+        p = p * r + 1.0;
+        int64_t tb, sb, ni, n1, n2, e1, e2;
+        double s1, s2, shf = shifter;
+        memcpy(&tb, &t, 8);
+        memcpy(&sb, &shf, 8);
+        ni = tb - sb;                                        /* n, exactly */
+        n1 = ni >> 1;
+        n2 = ni - n1;
+        e1 = (n1 + 1023) << 52;
+        e2 = (n2 + 1023) << 52;
+        memcpy(&s1, &e1, 8);
+        memcpy(&s2, &e2, 8);
+        double res = (p * s1) * s2;
+        res = x > 709.8 ? HUGE_VAL : res;
+        return x < -745.2 ? 0.0 : res;
+    }
+    static inline float bp_expf(float x) { return (float)bp_exp((double)x); }
+    """
+    double bp_exp(double x) noexcept nogil
+    float bp_expf(float x) noexcept nogil
+
 cdef extern from "Python.h":
     # Declared without an exception clause: we look at the return value
     # ourselves and re-raise the pending exception once the GIL is back.
@@ -230,9 +281,9 @@ def max_threads():
 # --------------------------------------------------------------------------
 cdef inline floating f_exp(floating x) noexcept nogil:
     if floating is float:
-        return expf(x)
+        return bp_expf(x)
     else:
-        return exp(x)
+        return bp_exp(x)
 
 cdef inline floating f_expm1(floating x) noexcept nogil:
     if floating is float:
@@ -509,55 +560,75 @@ cdef void bias_activation(floating* Z, const floating* b, Py_ssize_t m, Py_ssize
             bias_activation_row(Z + i * n, b, n, act, slope)
 
 
-cdef inline void output_activation_row(floating* z, const floating* b, Py_ssize_t k,
-                                       int out) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef floating mx, s
-    if out == OUT_SOFTMAX:
-        mx = z[0] + b[0]
+cdef inline void output_pre_rows(floating* Z, const floating* b, Py_ssize_t m,
+                                 Py_ssize_t k, int out) noexcept nogil:
+    """First pass of the output layer over m rows: add the bias, and for
+    softmax subtract each row's maximum."""
+    cdef Py_ssize_t i, j
+    cdef floating mx
+    cdef floating* z
+    for i in range(m):
+        z = Z + i * k
         for j in range(k):
             z[j] = z[j] + b[j]
-            if z[j] > mx:
-                mx = z[j]
-        s = 0
-        for j in range(k):
-            z[j] = f_exp(z[j] - mx)
-            s = s + z[j]
-        for j in range(k):
-            z[j] = z[j] / s
-    elif out == OUT_LOGISTIC:
-        bias_activation_row(z, b, k, ACT_LOGISTIC, 0)
-    elif out == OUT_EXP:
-        for j in range(k):
-            z[j] = f_exp(z[j] + b[j])
-    else:
-        bias_activation_row(z, b, k, ACT_IDENTITY, 0)
+        if out == OUT_SOFTMAX:
+            mx = z[0]
+            for j in range(1, k):
+                if z[j] > mx:
+                    mx = z[j]
+            for j in range(k):
+                z[j] = z[j] - mx
+
+
+cdef inline void output_exp_block(floating* z, Py_ssize_t n, int out) noexcept nogil:
+    """Second pass, over the whole block at once (so it vectorises): exp for
+    softmax and exp outputs, the logistic function for logistic outputs."""
+    cdef Py_ssize_t t
+    if out == OUT_LOGISTIC:
+        for t in range(n):
+            z[t] = 1 / (1 + f_exp(-z[t]))
+    elif out == OUT_SOFTMAX or out == OUT_EXP:
+        for t in range(n):
+            z[t] = f_exp(z[t])
+
+
+cdef inline void output_activation_rows(floating* Z, const floating* b, Py_ssize_t m,
+                                        Py_ssize_t k, int out) noexcept nogil:
+    """Output activation of m rows (prediction)."""
+    cdef Py_ssize_t i, j
+    cdef floating s
+    cdef floating* z
+    output_pre_rows(Z, b, m, k, out)
+    output_exp_block(Z, m * k, out)
+    if out == OUT_SOFTMAX:
+        for i in range(m):
+            z = Z + i * k
+            s = 0
+            for j in range(k):
+                s = s + z[j]
+            for j in range(k):
+                z[j] = z[j] / s
 
 
 # --------------------------------------------------------------------------
-# BP1: output activation, loss and output delta in one pass
+# BP1: output activation, loss and output delta
 # --------------------------------------------------------------------------
 cdef inline floating xlogy(floating x, floating y) noexcept nogil:
     return 0 if x == 0 else x * f_log(y)
 
 
-cdef inline double output_delta_row(floating* z, const floating* b, const floating* y,
-                                    Py_ssize_t k, int out, floating scale) noexcept nogil:
-    """z holds the output pre-activation without bias on entry and the delta
-    (p - y) * scale on exit; returns the row's (unweighted) loss."""
+cdef inline double output_delta_row(floating* z, const floating* y, Py_ssize_t k,
+                                    int out, floating scale) noexcept nogil:
+    """Last pass over one row: z holds the output activation (softmax: its
+    unnormalised exponentials) on entry and the delta (p - y) * scale on
+    exit; returns the row's (unweighted) loss."""
     cdef Py_ssize_t j
-    cdef floating p, pc, mx, s
+    cdef floating p, pc, s
     cdef floating eps = f_eps(<floating>0)
     cdef double loss = 0
     if out == OUT_SOFTMAX:
-        mx = z[0] + b[0]
-        for j in range(k):
-            z[j] = z[j] + b[j]
-            if z[j] > mx:
-                mx = z[j]
         s = 0
         for j in range(k):
-            z[j] = f_exp(z[j] - mx)
             s = s + z[j]
         for j in range(k):
             p = z[j] / s
@@ -566,22 +637,44 @@ cdef inline double output_delta_row(floating* z, const floating* b, const floati
             z[j] = (p - y[j]) * scale
     elif out == OUT_LOGISTIC:
         for j in range(k):
-            p = 1 / (1 + f_exp(-(z[j] + b[j])))
+            p = z[j]
             pc = eps if p < eps else (1 - eps if p > 1 - eps else p)
             loss -= xlogy(y[j], pc) + xlogy(1 - y[j], 1 - pc)
             z[j] = (p - y[j]) * scale
     elif out == OUT_EXP:
         for j in range(k):
-            p = f_exp(z[j] + b[j])
+            p = z[j]
             loss += xlogy(y[j], y[j] / p) - y[j] + p
             z[j] = (p - y[j]) * scale
     else:
         for j in range(k):
-            p = z[j] + b[j]
+            p = z[j]
             loss += (y[j] - p) * (y[j] - p)
             z[j] = (p - y[j]) * scale
         loss = 0.5 * loss / k
     return loss
+
+
+cdef enum:
+    OUT_ROWS = 64      # rows per block of the output layer's passes
+
+
+cdef inline void output_delta_rows(floating* Z, const floating* b, const floating* Y,
+                                   const floating* sw, const Py_ssize_t* rows,
+                                   Py_ssize_t row0, Py_ssize_t i0, Py_ssize_t i1,
+                                   Py_ssize_t k, int out, double inv_sw_sum,
+                                   double* rowloss) noexcept nogil:
+    """BP1 over batch rows i0 .. i1 - 1: per-row bias / max, one vectorised
+    exponential pass over the block, then loss and delta row by row."""
+    cdef Py_ssize_t i, r
+    cdef double w
+    output_pre_rows(Z + i0 * k, b, i1 - i0, k, out)
+    output_exp_block(Z + i0 * k, (i1 - i0) * k, out)
+    for i in range(i0, i1):
+        r = rows[i] if rows != NULL else row0 + i
+        w = sw[r] if sw != NULL else 1.0
+        rowloss[i] = w * output_delta_row(Z + i * k, Y + r * k, k, out,
+                                          <floating>(w * inv_sw_sum))
 
 
 cdef double output_delta(floating* Z, const floating* b, const floating* Y,
@@ -590,20 +683,16 @@ cdef double output_delta(floating* Z, const floating* b, const floating* Y,
                          double* rowloss, int n_threads) noexcept nogil:
     """BP1 over m rows. Row i of the batch is data row rows[i] (or row0 + i).
     Returns sum_i w_i * loss_i, summed in row order."""
-    cdef Py_ssize_t i, r
-    cdef double total = 0, w
-    if n_threads > 1 and m * k >= PAR_MIN:
-        for i in prange(m, schedule='static', num_threads=n_threads):
-            r = rows[i] if rows != NULL else row0 + i
-            w = sw[r] if sw != NULL else 1.0
-            rowloss[i] = w * output_delta_row(Z + i * k, b, Y + r * k, k, out,
-                                              <floating>(w * inv_sw_sum))
+    cdef Py_ssize_t c, i, n_blocks = (m + OUT_ROWS - 1) // OUT_ROWS
+    cdef double total = 0
+    if n_threads > 1 and m * k >= PAR_MIN // 8:   # exp-heavy: pays sooner
+        for c in prange(n_blocks, schedule='static', num_threads=n_threads):
+            output_delta_rows(Z, b, Y, sw, rows, row0, c * OUT_ROWS,
+                              min((c + 1) * OUT_ROWS, m), k, out, inv_sw_sum, rowloss)
     else:
-        for i in range(m):
-            r = rows[i] if rows != NULL else row0 + i
-            w = sw[r] if sw != NULL else 1.0
-            rowloss[i] = w * output_delta_row(Z + i * k, b, Y + r * k, k, out,
-                                              <floating>(w * inv_sw_sum))
+        for c in range(n_blocks):
+            output_delta_rows(Z, b, Y, sw, rows, row0, c * OUT_ROWS,
+                              min((c + 1) * OUT_ROWS, m), k, out, inv_sw_sum, rowloss)
     for i in range(m):
         total += rowloss[i]
     return total
@@ -1327,6 +1416,14 @@ cdef inline bint chunk_finite(const floating* x, Py_ssize_t lo,
     return ok
 
 
+def _exp(floating[::1] x):
+    """The kernels' exp applied in place (for tests)."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            x[i] = f_exp(x[i])
+
+
 def all_finite(const floating[::1] x, int n_threads):
     """True when every element of x is finite (input checks before predict)."""
     cdef Py_ssize_t n = x.shape[0], c, n_chunks = (n + CHUNK - 1) // CHUNK
@@ -1359,7 +1456,7 @@ def predict(const floating[:, ::1] X, const floating[::1] X_data,
     cdef const CSR* xsp = &xs if sparse else NULL
     cdef const floating* A0 = NULL
     cdef Py_ssize_t n_rows = X_indptr.shape[0] - 1 if sparse else X.shape[0]
-    cdef Py_ssize_t start, m, i, K
+    cdef Py_ssize_t start, m, i, K, n_blocks
     cdef const floating* b_out
     unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
     K = net.units[net.L]
@@ -1383,10 +1480,13 @@ def predict(const floating[:, ::1] X, const floating[::1] X_data,
                 A0 = &X[0, 0] + start * n_features
             forward_block(&net, &params[0], &work[0], A0, n_features, xsp, NULL,
                           start, m, &out[start, 0], NULL, n_threads)
+            n_blocks = (m + OUT_ROWS - 1) // OUT_ROWS
             if n_threads > 1 and m * K >= PAR_MIN // 8:   # exp-heavy: pays sooner
-                for i in prange(m, schedule='static', num_threads=n_threads):
-                    output_activation_row(&out[start + i, 0], b_out, K, net.output)
+                for i in prange(n_blocks, schedule='static', num_threads=n_threads):
+                    output_activation_rows(&out[start + i * OUT_ROWS, 0], b_out,
+                                           min(OUT_ROWS, m - i * OUT_ROWS), K, net.output)
             else:
-                for i in range(m):
-                    output_activation_row(&out[start + i, 0], b_out, K, net.output)
+                for i in range(n_blocks):
+                    output_activation_rows(&out[start + i * OUT_ROWS, 0], b_out,
+                                           min(OUT_ROWS, m - i * OUT_ROWS), K, net.output)
             start += m
