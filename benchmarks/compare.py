@@ -523,8 +523,8 @@ def run_train(case, libs, budget):
     runs, epochs = {}, {}
     for lib in libs:
         fit = lib.trainer(case, X, y)
-        warm_up = seconds(fit, 1)
-        epochs[lib.name] = epochs_for(fit, budget.fit_seconds, warm_up)
+        seconds(fit, 1)                      # warm-up (first-call costs)
+        epochs[lib.name] = epochs_for(fit, budget.fit_seconds, seconds(fit, 1))
         runs[lib.name] = partial(fit, epochs[lib.name])
     roofline, times = gemm_runs(training_gemms(estimator_units(case.units), case.batch,
                                                case.dtype), budget)

@@ -27,7 +27,8 @@ from sklearn.utils.multiclass import (
     type_of_target,
     unique_labels,
 )
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (_check_sample_weight, check_array, check_is_fitted,
+                                      validate_data)
 
 from . import _kernels
 from ._network import Network, as_kernel_csr
@@ -195,6 +196,26 @@ class _BaseMLP(BaseEstimator):
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
         return net, X, Y, y, sample_weight
+
+    @staticmethod
+    def _finite_input(X):
+        """Whether X (validated: float32 / float64, dense or sparse) is finite,
+        checked by a threaded kernel; True under scikit-learn's assume_finite."""
+        if get_config()["assume_finite"]:
+            return True
+        values = X.data if sp.issparse(X) else X.ravel(order="K")
+        return _kernels.all_finite(np.ascontiguousarray(values), kernel_threads())
+
+    def _validate_fit_data(self, X, y, **kwargs):
+        """validate_data for fit, with X's finiteness checked by _finite_input
+        (scikit-learn's own check runs, and raises its error, only on failure)."""
+        X_valid, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
+                                   multi_output=True, dtype=(np.float64, np.float32),
+                                   ensure_all_finite=False, **kwargs)
+        if not self._finite_input(X_valid):
+            check_array(X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
+                        estimator=self, input_name="X")
+        return X_valid, y
 
     def _fit(self, X, y, sample_weight=None, incremental=False, eval_set=None,
              monitor=None):
@@ -489,11 +510,9 @@ class _BaseMLP(BaseEstimator):
         params = net.params if dtype == net.dtype else net.params.astype(dtype)
         X = _kernel_X(X, dtype)
         n_threads = kernel_threads()
-        if check_input and not get_config()["assume_finite"]:
-            values = X.data if sp.issparse(X) else X.reshape(-1)
-            if not _kernels.all_finite(values, n_threads):
-                # scikit-learn's own check raises its exact error
-                validate_data(self, X_in, accept_sparse=["csr", "csc"], reset=False)
+        if check_input and not self._finite_input(X):
+            # scikit-learn's own check raises its exact error
+            validate_data(self, X_in, accept_sparse=["csr", "csc"], reset=False)
         with single_threaded_blas():
             out = net.forward(X, n_threads, params)
         if check_input and not _kernels.all_finite(out.reshape(-1), n_threads):
@@ -662,8 +681,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return "logistic"
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=(np.float64, np.float32), reset=reset)
+        X, y = self._validate_fit_data(X, y, reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
@@ -846,8 +864,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._score_with_function(X, y, sample_weight, r2_score)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        X, y = self._validate_fit_data(X, y, reset=reset, y_numeric=True)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y

@@ -378,3 +378,31 @@ def test_keyboard_interrupt_leaves_usable_model(digits, monkeypatch):
         m = MLPClassifier((10,), max_iter=50, random_state=0).fit(X, y)
     assert m.n_iter_ == 2 and len(m.loss_curve_) == 2
     assert np.isfinite(m.predict_proba(X)).all()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_non_finite_X_raises_sklearns_error_and_keeps_the_fitted_model(bad, sparse):
+    """X's finiteness is checked by a threaded kernel; a failure raises
+    scikit-learn's own error, before the estimator's state is touched."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(60, 5), rng.randint(0, 3, 60)
+    X_bad = X.copy()
+    X_bad[17, 3] = bad
+    X_bad = sp.csr_matrix(X_bad) if sparse else X_bad
+    y_other = rng.randint(0, 5, 60)
+    errors = {}
+    for name, cls in (("bpfast", MLPClassifier), ("sklearn", SkClassifier)):
+        model = cls(hidden_layer_sizes=(7,), max_iter=5, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+        coefs = [c.copy() for c in model.coefs_]
+        with pytest.raises(ValueError) as fit_err:
+            model.fit(X_bad, y_other)
+        with pytest.raises(ValueError) as predict_err:
+            model.predict_proba(X_bad)
+        errors[name] = (str(fit_err.value), str(predict_err.value))
+        assert all(np.array_equal(a, b) for a, b in zip(model.coefs_, coefs))
+        assert list(model.classes_) == [0, 1, 2]
+    assert errors["bpfast"] == errors["sklearn"]
