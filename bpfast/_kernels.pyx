@@ -24,8 +24,10 @@
 #   BP4  weight gradient:   A_{l-1}^T @ D_l, one GEMM (CSR^T @ D for sparse input)
 #
 # Reductions (loss, column sums, |W|^2) are summed in an order that does not
-# depend on the number of threads, so results are bitwise reproducible under
-# any OMP_NUM_THREADS.
+# depend on the number of threads, and every GEMM is a fixed grid of
+# single-threaded BLAS calls (pgemm), so results are bitwise reproducible
+# under any thread count. Threads are OpenMP's; SciPy's BLAS is pinned to one
+# thread by the Python layer while a kernel runs.
 
 from cython cimport floating
 from cython.parallel cimport prange
