@@ -566,6 +566,77 @@ def _thread_configs():
     return configs
 
 
+BLAS_PIN_SCRIPT = r"""
+import json, sys, threading, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+import bpfast
+from bpfast import _threads
+from threadpoolctl import threadpool_limits
+
+if sys.argv[1] == "fallback":
+    # the path taken where OpenBLAS has no openblas_set_num_threads_local
+    libs = _threads._scipy_blas_controllers()
+    def pin():
+        saved = [lib.num_threads for lib in libs]
+        for lib in libs:
+            lib.set_num_threads(1)
+        return saved
+    def restore(saved):
+        for lib, n in zip(libs, saved):
+            lib.set_num_threads(n)
+    _threads._pin["pin"] = (pin, restore)
+
+rng = np.random.RandomState(0)
+X, y = rng.randn(400, 30), rng.randint(0, 3, 400)
+seen = {"main": [], "threads": []}
+before = _threads.blas_threads()
+
+def monitor(key):
+    def record(epoch, model, info):
+        seen[key].append(_threads.blas_threads())
+        return False
+    return record
+
+bpfast.MLPClassifier((20,), max_iter=3, random_state=0).fit(X, y, monitor=monitor("main"))
+after_one = _threads.blas_threads()
+
+# two fits in two threads: the pin holds until the last one ends
+barrier = threading.Barrier(2)
+def work(i):
+    barrier.wait()
+    bpfast.MLPClassifier((20,), max_iter=30 + 30 * i, random_state=i).fit(
+        X, y, monitor=monitor("threads"))
+ts = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print(json.dumps({"before": before, "during": seen["main"], "after_one": after_one,
+                  "during_threads": sorted(set(seen["threads"])),
+                  "after": _threads.blas_threads()}))
+"""
+
+
+@pytest.mark.parametrize("mode", ["local", "fallback"])
+def test_blas_is_pinned_to_one_thread_during_fits_and_restored(mode):
+    """While any fit runs (in any Python thread) SciPy's BLAS is single-
+    threaded; the last fit to end restores its thread count. The fallback for
+    a BLAS without openblas_set_num_threads_local pins from the main thread
+    only: OpenBLAS ignores openblas_set_num_threads called from another thread
+    once the main thread has called it (seen with OpenBLAS 0.3.30), which is
+    why the local variant is preferred."""
+    env = {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}
+    rc, stdout, stderr = run_python(BLAS_PIN_SCRIPT, (mode,), env=env)
+    assert rc == 0, stderr
+    got = last_json(stdout)
+    assert got["before"] == 2
+    assert got["during"] == [1, 1, 1]
+    if mode == "local":
+        assert got["during_threads"] == [1]
+    assert got["after_one"] == 2 and got["after"] == 2
+
+
 def test_thread_counts_do_not_change_the_bits(tmp_path):
     """Bit for bit the same fits and predictions under any thread count
     (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, threadpoolctl limits), at a
