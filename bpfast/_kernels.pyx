@@ -403,15 +403,15 @@ set_tile_budget(os.cpu_count() or 1)
 
 
 cdef inline void choose_tiles(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                              int* tm, int* tn) noexcept nogil:
+                              bint rows_first, int* tm, int* tn) noexcept nogil:
     """Tile grid for an m x n output with inner dimension k: halve the
-    longer tile side while the budget, the smallest tile's work and the
-    smallest tile side allow."""
+    longer tile side (with rows_first, the rows while they allow) while the
+    budget, the smallest tile's work and the smallest tile side allow."""
     cdef int a = 1, b = 1
     cdef double work = 2.0 * <double>m * <double>n * <double>k
     while 2 * a * b <= TILE_BUDGET and work / (2 * a * b) >= TILE_MIN_FLOPS:
         if m // (2 * a) >= TILE_MIN_DIM and \
-                (m * b >= n * a or n // (2 * b) < TILE_MIN_DIM):
+                (rows_first or m * b >= n * a or n // (2 * b) < TILE_MIN_DIM):
             a *= 2
         elif n // (2 * b) >= TILE_MIN_DIM:
             b *= 2
@@ -496,7 +496,11 @@ cdef void pgemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
     cdef int tm, tn, t, nt
     if m <= 0 or n <= 0:
         return
-    choose_tiles(m, n, k, &tm, &tn)
+    # Rows of op(A) that are batch rows (forward, delta propagation) are
+    # split first: a thread then keeps the same rows from the minibatch
+    # gather through every layer, in its own cache (measured ~6% an epoch on
+    # 784-256-128-10, 2 cores).
+    choose_tiles(m, n, k, not trans_a, &tm, &tn)
     # every parallel region asks for the whole team, even with fewer tiles
     # than threads: libgomp pays dearly (measured 2x an epoch on 16 cores)
     # for a team size that changes from one region to the next
