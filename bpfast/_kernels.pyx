@@ -31,7 +31,7 @@
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, log, logf, sqrt, sqrtf, tanh, tanhf, expm1, expm1f
+from libc.math cimport log, logf, sqrt, sqrtf, tanh, tanhf, expm1, expm1f
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -349,17 +349,25 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
               &beta, C, &ldc)
 
 
+cdef int check_product(bint trans_a, bint trans_b, Py_ssize_t a0, Py_ssize_t a1,
+                       Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t m,
+                       Py_ssize_t n) except -1:
+    """Shapes of A (a0 x a1), B (b0 x b1) and C (m x n) for C = op(A) @ op(B)."""
+    cdef Py_ssize_t k = a0 if trans_a else a1
+    if m == 0 or n == 0 or k == 0:
+        raise ValueError("empty operand")
+    if (b1 if trans_b else b0) != k or (a1 if trans_a else a0) != m or \
+            (b0 if trans_b else b1) != n:
+        raise ValueError("shape mismatch")
+    return 0
+
+
 def _gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
           const floating[:, ::1] B, double beta, floating[:, ::1] C):
     """Python-callable twin of the row-major GEMM wrapper (for tests)."""
     cdef int m = C.shape[0], n = C.shape[1]
     cdef int k = A.shape[0] if trans_a else A.shape[1]
-    if m == 0 or n == 0 or k == 0:
-        raise ValueError("empty operand")
-    if (B.shape[1] if trans_b else B.shape[0]) != k or \
-            (A.shape[1] if trans_a else A.shape[0]) != m or \
-            (B.shape[0] if trans_b else B.shape[1]) != n:
-        raise ValueError("shape mismatch")
+    check_product(trans_a, trans_b, A.shape[0], A.shape[1], B.shape[0], B.shape[1], m, n)
     with nogil:
         gemm(trans_a, trans_b, m, n, k, <floating>alpha, &A[0, 0], A.shape[1],
              &B[0, 0], B.shape[1], <floating>beta, &C[0, 0], n)
@@ -520,12 +528,7 @@ def _pgemm(bint trans_a, bint trans_b, const floating[:, ::1] A,
     """Python-callable tiled GEMM (tests and benchmarks)."""
     cdef Py_ssize_t m = C.shape[0], n = C.shape[1]
     cdef Py_ssize_t k = A.shape[0] if trans_a else A.shape[1]
-    if m == 0 or n == 0 or k == 0:
-        raise ValueError("empty operand")
-    if (B.shape[1] if trans_b else B.shape[0]) != k or \
-            (A.shape[1] if trans_a else A.shape[0]) != m or \
-            (B.shape[0] if trans_b else B.shape[1]) != n:
-        raise ValueError("shape mismatch")
+    check_product(trans_a, trans_b, A.shape[0], A.shape[1], B.shape[0], B.shape[1], m, n)
     n_threads = clamp_threads(n_threads)
     with nogil:
         pgemm(trans_a, trans_b, m, n, k, &A[0, 0], A.shape[1], &B[0, 0], B.shape[1],
@@ -1455,7 +1458,8 @@ def _exp(floating[::1] x):
 
 
 def all_finite(const floating[::1] x, int n_threads):
-    """True when every element of x is finite (input checks before predict)."""
+    """True when every element of x is finite (the input checks of fit and
+    predict)."""
     cdef Py_ssize_t n = x.shape[0], c, n_chunks = (n + CHUNK - 1) // CHUNK
     cdef int bad = 0
     if n == 0:

@@ -86,17 +86,23 @@ def _pin_functions():
                         _pin["pin"] = (lambda fn=fn: fn(1), fn)
                         break
             if _pin["pin"] is None and libs:
-                def pin():
-                    saved = [lib.num_threads for lib in libs]
-                    for lib in libs:
-                        lib.set_num_threads(1)
-                    return saved
-
-                def restore(saved):
-                    for lib, n in zip(libs, saved):
-                        lib.set_num_threads(n)
-                _pin["pin"] = (pin, restore)
+                _pin["pin"] = set_num_threads_pin(libs)
     return _pin["pin"]
+
+
+def set_num_threads_pin(libs):
+    """(pin, restore) through threadpoolctl's set_num_threads: the fallback
+    for a BLAS without openblas_set_num_threads_local."""
+    def pin():
+        saved = [lib.num_threads for lib in libs]
+        for lib in libs:
+            lib.set_num_threads(1)
+        return saved
+
+    def restore(saved):
+        for lib, n in zip(libs, saved):
+            lib.set_num_threads(n)
+    return pin, restore
 
 
 @contextmanager

@@ -576,16 +576,7 @@ from threadpoolctl import threadpool_limits
 
 if sys.argv[1] == "fallback":
     # the path taken where OpenBLAS has no openblas_set_num_threads_local
-    libs = _threads._scipy_blas_controllers()
-    def pin():
-        saved = [lib.num_threads for lib in libs]
-        for lib in libs:
-            lib.set_num_threads(1)
-        return saved
-    def restore(saved):
-        for lib, n in zip(libs, saved):
-            lib.set_num_threads(n)
-    _threads._pin["pin"] = (pin, restore)
+    _threads._pin["pin"] = _threads.set_num_threads_pin(_threads._scipy_blas_controllers())
 
 rng = np.random.RandomState(0)
 X, y = rng.randn(400, 30), rng.randint(0, 3, 400)
