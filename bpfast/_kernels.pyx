@@ -32,7 +32,9 @@
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport log, logf, sqrt, sqrtf, tanh, tanhf, expm1, expm1f
+from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy, memset
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import os
@@ -133,6 +135,62 @@ cdef extern from *:
     float bp_expf(float x) noexcept nogil
     void bp_prefetch(const void* p, size_t bytes) noexcept nogil
 
+cdef extern from *:
+    """
+    /* |w|^2 and |w|_1 of w[0:n] in eight double lanes (lane k sums the
+       elements k, k + 8, k + 16, ...), combined in one fixed order. Written
+       with vector types so the compiler cannot fall back to a serial sum,
+       and so the rounding is the same for every instruction set. */
+    typedef double bp_v8d __attribute__((vector_size(64)));
+    typedef float bp_v8f __attribute__((vector_size(32)));
+    typedef long long bp_v8l __attribute__((vector_size(64)));
+    static inline double bp_lane_sum(bp_v8d s) {
+        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    }
+    static inline bp_v8d bp_load8_d(const double* p) {
+        bp_v8d v; memcpy(&v, p, sizeof v); return v;
+    }
+    static inline bp_v8d bp_load8_f(const float* p) {
+        bp_v8f v; memcpy(&v, p, sizeof v); return __builtin_convertvector(v, bp_v8d);
+    }
+    #define BP_NORMS(NAME, T, LOAD)                                              \
+    static inline void NAME(const T* w, Py_ssize_t n, int want_sq, int want_abs, \
+                            double* out) {                                       \
+        const bp_v8l no_sign = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL,     \
+            0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL,    \
+            0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL};   \
+        bp_v8d sq = {0}, ab = {0}, x;                                            \
+        Py_ssize_t p = 0, k;                                                     \
+        if (want_sq)                                                             \
+            for (p = 0; p + 8 <= n; p += 8) { x = LOAD(w + p); sq += x * x; }    \
+        if (want_abs)                                                            \
+            for (p = 0; p + 8 <= n; p += 8) {                                    \
+                x = LOAD(w + p); ab += (bp_v8d)((bp_v8l)x & no_sign);            \
+            }                                                                    \
+        p = n - n % 8;                                                           \
+        for (k = 0; p + k < n; k++) {                                            \
+            double e = (double)w[p + k];                                         \
+            if (want_sq) sq[k] += e * e;                                         \
+            if (want_abs) ab[k] += fabs(e);                                      \
+        }                                                                        \
+        out[0] = bp_lane_sum(sq);                                                \
+        out[1] = bp_lane_sum(ab);                                                \
+    }
+    BP_NORMS(bp_norms_d, double, bp_load8_d)
+    BP_NORMS(bp_norms_f, float, bp_load8_f)
+    """
+    void bp_norms_d(const double* w, Py_ssize_t n, int want_sq, int want_abs,
+                    double* out) noexcept nogil
+    void bp_norms_f(const float* w, Py_ssize_t n, int want_sq, int want_abs,
+                    double* out) noexcept nogil
+
+cdef extern from "numpy/random/bitgen.h":
+    # numpy's C interface to a BitGenerator's stream
+    ctypedef struct bitgen_t:
+        void* state
+        uint64_t (*next_uint64)(void* st) noexcept nogil
+        uint32_t (*next_uint32)(void* st) noexcept nogil
+
 cdef extern from "Python.h":
     # Declared without an exception clause: we look at the return value
     # ourselves and re-raise the pending exception once the GIL is back.
@@ -176,9 +234,12 @@ CHUNK_SIZE = CHUNK  # optimizer chunk: norm scratch needs 2 doubles per chunk
 cdef enum:
     PAR_MIN = 65536
 # Fixed chunk of the flat parameter vector for optimizer updates; per-chunk
-# partial sums make |W|^2 independent of the thread count.
+# partial sums make |W|^2 independent of the thread count. Small enough that
+# a net of a few thousand coefficients is shared among the threads: a double
+# adam update is bound by the divider (sqrt and division, ~2.3 ns an element
+# on one core here), so 4096 coefficients are ~10 us of one thread's time.
 cdef enum:
-    CHUNK = 16384
+    CHUNK = 2048
 
 # Layout of `meta` (see bpfast._network.Network.meta):
 #   [0] L   [1] activation  [2] output  [3] capacity (rows)
@@ -542,7 +603,7 @@ def _pgemm(bint trans_a, bint trans_b, const floating[:, ::1] A,
 cdef inline void bias_activation_row(floating* z, const floating* b, Py_ssize_t n,
                                      int act, floating slope) noexcept nogil:
     cdef Py_ssize_t j
-    cdef floating v
+    cdef floating v, one = 1
     if act == ACT_RELU:
         for j in range(n):
             v = z[j] + b[j]
@@ -552,7 +613,7 @@ cdef inline void bias_activation_row(floating* z, const floating* b, Py_ssize_t 
             z[j] = z[j] + b[j]
     elif act == ACT_LOGISTIC:
         for j in range(n):
-            z[j] = 1 / (1 + f_exp(-(z[j] + b[j])))
+            z[j] = one / (one + f_exp(-(z[j] + b[j])))
     elif act == ACT_TANH:
         for j in range(n):
             z[j] = f_tanh(z[j] + b[j])
@@ -602,9 +663,10 @@ cdef inline void output_exp_block(floating* z, Py_ssize_t n, int out) noexcept n
     """Second pass, over the whole block at once (so it vectorises): exp for
     softmax and exp outputs, the logistic function for logistic outputs."""
     cdef Py_ssize_t t
+    cdef floating one = 1
     if out == OUT_LOGISTIC:
         for t in range(n):
-            z[t] = 1 / (1 + f_exp(-z[t]))
+            z[t] = one / (one + f_exp(-z[t]))
     elif out == OUT_SOFTMAX or out == OUT_EXP:
         for t in range(n):
             z[t] = f_exp(z[t])
@@ -641,7 +703,7 @@ cdef inline double output_delta_row(floating* z, const floating* y, Py_ssize_t k
     unnormalised exponentials) on entry and the delta (p - y) * scale on
     exit; returns the row's (unweighted) loss."""
     cdef Py_ssize_t j
-    cdef floating p, pc, s
+    cdef floating p, pc, s, one = 1
     cdef floating eps = f_eps(<floating>0)
     cdef double loss = 0
     if out == OUT_SOFTMAX:
@@ -650,14 +712,14 @@ cdef inline double output_delta_row(floating* z, const floating* y, Py_ssize_t k
             s = s + z[j]
         for j in range(k):
             p = z[j] / s
-            pc = eps if p < eps else (1 - eps if p > 1 - eps else p)
+            pc = eps if p < eps else (one - eps if p > one - eps else p)
             loss -= xlogy(y[j], pc)
             z[j] = (p - y[j]) * scale
     elif out == OUT_LOGISTIC:
         for j in range(k):
             p = z[j]
-            pc = eps if p < eps else (1 - eps if p > 1 - eps else p)
-            loss -= xlogy(y[j], pc) + xlogy(1 - y[j], 1 - pc)
+            pc = eps if p < eps else (one - eps if p > one - eps else p)
+            loss -= xlogy(y[j], pc) + xlogy(one - y[j], one - pc)
             z[j] = (p - y[j]) * scale
     elif out == OUT_EXP:
         for j in range(k):
@@ -758,15 +820,16 @@ cdef void dropout_backward(floating* D_prev, floating* A, Py_ssize_t m, Py_ssize
 cdef inline void activation_derivative_row(floating* d, const floating* a, Py_ssize_t n,
                                            int act, floating slope) noexcept nogil:
     cdef Py_ssize_t j
+    cdef floating one = 1
     if act == ACT_RELU:
         for j in range(n):
             d[j] = d[j] if a[j] > 0 else 0
     elif act == ACT_LOGISTIC:
         for j in range(n):
-            d[j] = d[j] * a[j] * (1 - a[j])
+            d[j] = d[j] * a[j] * (one - a[j])
     elif act == ACT_TANH:
         for j in range(n):
-            d[j] = d[j] * (1 - a[j] * a[j])
+            d[j] = d[j] * (one - a[j] * a[j])
     elif act == ACT_LEAKY_RELU:
         for j in range(n):
             d[j] = d[j] if a[j] > 0 else slope * d[j]
@@ -1024,14 +1087,16 @@ cdef inline void sgd_chunk(floating* W, const floating* G, floating* V,
 
 cdef inline void adam_chunk(floating* W, const floating* G, floating* M, floating* V,
                             Py_ssize_t lo, Py_ssize_t hi, floating lr, floating b1,
-                            floating b2, floating eps, floating l2,
-                            floating l1) noexcept nogil:
+                            floating c1, floating b2, floating c2, floating eps,
+                            floating l2, floating l1) noexcept nogil:
+    # c1 = 1 - beta_1 and c2 = 1 - beta_2, rounded once from double (as numpy
+    # does with scikit-learn's Python floats)
     cdef Py_ssize_t p
     cdef floating g, m, v
     for p in range(lo, hi):
         g = penalised(G[p], W[p], l2, l1)
-        m = b1 * M[p] + (1 - b1) * g
-        v = b2 * V[p] + (1 - b2) * (g * g)
+        m = b1 * M[p] + c1 * g
+        v = b2 * V[p] + c2 * (g * g)
         M[p] = m
         V[p] = v
         W[p] = W[p] + (-lr * m / (f_sqrt(v) + eps))
@@ -1039,15 +1104,16 @@ cdef inline void adam_chunk(floating* W, const floating* G, floating* M, floatin
 
 cdef inline void rmsprop_chunk(floating* W, const floating* G, floating* S, floating* B,
                                Py_ssize_t lo, Py_ssize_t hi, floating lr, floating rho,
-                               floating mu, floating eps, floating l2,
+                               floating c_rho, floating mu, floating eps, floating l2,
                                floating l1) noexcept nogil:
-    # S: running mean of g^2; B: momentum buffer (used when mu > 0)
+    # S: running mean of g^2; B: momentum buffer (used when mu > 0);
+    # c_rho = 1 - rho
     cdef Py_ssize_t p
     cdef floating g, s, step
     if mu > 0:
         for p in range(lo, hi):
             g = penalised(G[p], W[p], l2, l1)
-            s = rho * S[p] + (1 - rho) * (g * g)
+            s = rho * S[p] + c_rho * (g * g)
             S[p] = s
             step = mu * B[p] + g / (f_sqrt(s) + eps)
             B[p] = step
@@ -1055,7 +1121,7 @@ cdef inline void rmsprop_chunk(floating* W, const floating* G, floating* S, floa
     else:
         for p in range(lo, hi):
             g = penalised(G[p], W[p], l2, l1)
-            s = rho * S[p] + (1 - rho) * (g * g)
+            s = rho * S[p] + c_rho * (g * g)
             S[p] = s
             W[p] = W[p] - lr * g / (f_sqrt(s) + eps)
 
@@ -1077,36 +1143,12 @@ cdef struct Penalty:
 cdef inline void chunk_norms(const floating* W, Py_ssize_t lo, Py_ssize_t hi,
                              const Penalty* pen, double* out) noexcept nogil:
     """out[0] = sum W^2 (if the L2 part is on), out[1] = sum |W| (if the L1
-    part is on) over [lo, hi). Eight independent partial sums (so the
-    compiler can vectorise), combined in a fixed order: the result depends on
-    the chunk bounds only, never on the thread count."""
-    cdef Py_ssize_t p, k
-    cdef double sq[8]
-    cdef double ab[8]
-    cdef floating w
-    for k in range(8):
-        sq[k] = 0
-        ab[k] = 0
-    if pen.l2 != 0:
-        p = lo
-        while p + 8 <= hi:
-            for k in range(8):
-                sq[k] += W[p + k] * W[p + k]
-            p += 8
-        for k in range(hi - p):
-            sq[k] += W[p + k] * W[p + k]
-    if pen.l1 != 0:
-        p = lo
-        while p + 8 <= hi:
-            for k in range(8):
-                w = W[p + k]
-                ab[k] += w if w >= 0 else -w
-            p += 8
-        for k in range(hi - p):
-            w = W[p + k]
-            ab[k] += w if w >= 0 else -w
-    out[0] = ((sq[0] + sq[1]) + (sq[2] + sq[3])) + ((sq[4] + sq[5]) + (sq[6] + sq[7]))
-    out[1] = ((ab[0] + ab[1]) + (ab[2] + ab[3])) + ((ab[4] + ab[5]) + (ab[6] + ab[7]))
+    part is on) over [lo, hi), in eight lanes combined in a fixed order: the
+    result depends on the chunk bounds only, never on the thread count."""
+    if floating is float:
+        bp_norms_f(W + lo, hi - lo, pen.l2 != 0, pen.l1 != 0, out)
+    else:
+        bp_norms_d(W + lo, hi - lo, pen.l2 != 0, pen.l1 != 0, out)
 
 
 cdef inline void step_chunk(const OptConfig* opt, floating* W, const floating* G,
@@ -1114,10 +1156,12 @@ cdef inline void step_chunk(const OptConfig* opt, floating* W, const floating* G
                             floating lr, floating l2, floating l1) noexcept nogil:
     if opt.solver == OPT_ADAM:
         adam_chunk(W, G, S1, S2, lo, hi, lr, <floating>opt.beta_1,
-                   <floating>opt.beta_2, <floating>opt.epsilon, l2, l1)
+                   <floating>(1 - opt.beta_1), <floating>opt.beta_2,
+                   <floating>(1 - opt.beta_2), <floating>opt.epsilon, l2, l1)
     elif opt.solver == OPT_RMSPROP:
         rmsprop_chunk(W, G, S1, S2, lo, hi, lr, <floating>opt.beta_2,
-                      <floating>opt.momentum, <floating>opt.epsilon, l2, l1)
+                      <floating>(1 - opt.beta_2), <floating>opt.momentum,
+                      <floating>opt.epsilon, l2, l1)
     else:
         sgd_chunk(W, G, S1, lo, hi, lr, <floating>opt.momentum, opt.nesterov, l2, l1)
 
@@ -1455,6 +1499,48 @@ def _exp(floating[::1] x):
     with nogil:
         for i in range(x.shape[0]):
             x[i] = f_exp(x[i])
+
+
+cdef inline uint64_t draw_at_most(bitgen_t* rng, uint64_t top) noexcept nogil:
+    """A uniform integer in [0, top], drawn the way numpy's legacy
+    RandomState draws one: mask the raw draws to the bits of top and redraw
+    until the masked value is at most top (32-bit draws while top fits)."""
+    cdef uint64_t mask = top, value
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    mask |= mask >> 32
+    if top <= <uint64_t>0xFFFFFFFFU:
+        value = rng.next_uint32(rng.state) & mask
+        while value > top:
+            value = rng.next_uint32(rng.state) & mask
+    else:
+        value = rng.next_uint64(rng.state) & mask
+        while value > top:
+            value = rng.next_uint64(rng.state) & mask
+    return value
+
+
+def shuffle(bit_generator, Py_ssize_t[::1] x):
+    """Shuffle x in place with the same draws, and to the same order, as
+    RandomState.shuffle on a 1-d array (the legacy Fisher-Yates from the
+    back: for i = n-1 .. 1, swap x[i] with x[j], j uniform in [0, i]), so
+    sklearn.utils.shuffle's sample order is reproduced at C speed.
+    bit_generator is the RandomState's (random_state._bit_generator)."""
+    cdef Py_ssize_t i, j, t, n = x.shape[0]
+    capsule = bit_generator.capsule
+    if not PyCapsule_IsValid(capsule, "BitGenerator"):
+        raise ValueError("not a numpy BitGenerator capsule")
+    cdef bitgen_t* rng = <bitgen_t*>PyCapsule_GetPointer(capsule, "BitGenerator")
+    with bit_generator.lock:
+        with nogil:
+            for i in range(n - 1, 0, -1):
+                j = <Py_ssize_t>draw_at_most(rng, <uint64_t>i)
+                t = x[i]
+                x[i] = x[j]
+                x[j] = t
 
 
 def all_finite(const floating[::1] x, int n_threads):

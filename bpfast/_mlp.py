@@ -33,7 +33,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_array, check_i
 from . import _kernels
 from ._network import Network, as_kernel_csr
 from ._progress import make_progress
-from ._solvers import STOCHASTIC_SOLVERS, StochasticOptimizer, fit_lbfgs
+from ._solvers import STOCHASTIC_SOLVERS, StochasticOptimizer, fit_lbfgs, shuffle_order
 from ._threads import kernel_threads, single_threaded_blas
 
 
@@ -361,14 +361,9 @@ class _BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    # what sklearn.utils.shuffle does to one array (the same draws
-                    # from the same RandomState), without its per-call overhead
-                    perm = np.arange(sample_idx.shape[0])
-                    self._random_state.shuffle(perm)
-                    sample_idx = sample_idx[perm]
-                order = np.ascontiguousarray(sample_idx, dtype=np.intp)
+                    shuffle_order(self._random_state, sample_idx)
                 total = optimizer.run_epoch(
-                    net, X, Y, sample_weight, order, gather, batch_size, self.alpha,
+                    net, X, Y, sample_weight, sample_idx, gather, batch_size, self.alpha,
                     n_threads, buffers, l1_ratio=self.l1_ratio, dropout=self.dropout,
                     seed=self._dropout_seed)
                 self.n_iter_ += 1

@@ -17,6 +17,21 @@ from ._network import BLOCK_ROWS, _empty, kernel_input
 STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop")
 
 
+def shuffle_order(random_state, idx):
+    """Reorder idx (contiguous intp) in place as ``sklearn.utils.shuffle(idx,
+    random_state=random_state)`` would: the same draws from the RandomState,
+    made in the kernels (RandomState.shuffle costs ~23 ns a row, a tenth of an
+    epoch of a small net). A RandomState without a numpy BitGenerator behind
+    it is shuffled by its own method."""
+    bit_generator = getattr(random_state, "_bit_generator", None)
+    if hasattr(bit_generator, "capsule") and hasattr(bit_generator, "lock"):
+        _kernels.shuffle(bit_generator, idx)
+    else:
+        perm = np.arange(idx.shape[0])
+        random_state.shuffle(perm)
+        idx[...] = idx[perm]
+
+
 class StochasticOptimizer:
     """State of one stochastic solver over a flat parameter vector.
 

@@ -61,7 +61,7 @@ NEUTRAL_PARAMETERS = {"l1_ratio": 0.0, "dropout": 0.0, "seed": 0}
 
 GUARD = 24                     # guard cells on each side of every array
 INT_GUARD = 2**40 + 7          # what an out-of-bounds index read would find
-CHUNK = 16384                  # the kernels' optimizer chunk (for scratch sizes)
+CHUNK = K.CHUNK_SIZE            # the kernels' optimizer chunk (for scratch sizes)
 
 
 class HarnessError(Exception):
@@ -356,8 +356,8 @@ def draw_recipe(src, kernel=None):
                  mut_i=src.int(0, 2))
         return r
     big = src.int(0, 19) == 19
-    if big:  # wide enough for the OpenMP paths (rows x units >= PAR_MIN = 262144 in
-        # _kernels.pyx, n_coef >= 2 * CHUNK = 32768)
+    if big:  # wide enough for the OpenMP paths (rows x units >= PAR_MIN in
+        # _kernels.pyx, n_coef >= 2 * CHUNK)
         units = [src.int(120, 160), src.int(280, 300), src.int(1, 3)]
         n_rows = src.int(950, 1000)
     else:

@@ -136,3 +136,49 @@ def test_kernel_exp_is_within_one_ulp_of_numpy(dtype, lo, hi):
     assert np.array_equal(got[~regular & ~np.isnan(want)], want[~regular & ~np.isnan(want)])
     ulps = np.abs(got[regular] - want[regular]) / np.spacing(np.abs(want[regular]))
     assert ulps.max() <= 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42, 2**31 - 1])
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 64, 1000, 70_001])
+def test_shuffle_reproduces_randomstate_shuffle(seed, n):
+    # the same permutation as RandomState.shuffle, and the stream left at
+    # the same place (the next epoch's draws and any later draw agree)
+    ours, theirs = np.random.RandomState(seed), np.random.RandomState(seed)
+    for _ in range(2):
+        idx = np.arange(n, dtype=np.intp)[::-1].copy()
+        expected = idx.copy()
+        theirs.shuffle(expected)
+        _kernels.shuffle(ours._bit_generator, idx)
+        np.testing.assert_array_equal(idx, expected)
+    assert ours.randint(2**31) == theirs.randint(2**31)
+    assert ours.random_sample() == theirs.random_sample()
+
+
+def test_shuffle_order_matches_sklearn_shuffle_and_falls_back():
+    from sklearn.utils import shuffle as sk_shuffle
+
+    from bpfast._solvers import shuffle_order
+
+    class NoBitGenerator:
+        """A RandomState stand-in without numpy's BitGenerator behind it."""
+        def __init__(self, seed):
+            self.rs = np.random.RandomState(seed)
+
+        def shuffle(self, x):
+            self.rs.shuffle(x)
+
+    idx = np.random.RandomState(3).permutation(5000).astype(np.intp)
+    expected = sk_shuffle(idx, random_state=np.random.RandomState(7))
+    for rs in (np.random.RandomState(7), NoBitGenerator(7)):
+        got = idx.copy()
+        shuffle_order(rs, got)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_shuffle_rejects_what_is_not_a_bit_generator():
+    class Fake:
+        capsule = object()
+        lock = None
+
+    with pytest.raises(ValueError):
+        _kernels.shuffle(Fake(), np.arange(3, dtype=np.intp))

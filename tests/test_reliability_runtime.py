@@ -384,7 +384,7 @@ def _long_kernel_call(kind):
                       alpha=1e-4, n_threads=1)
         return lambda: call_kernel(_kernels.loss_gradient, kwargs)
     meta, work = net.workspace(200, 200)
-    n_chunks = -(-net.n_coef // 16384)
+    n_chunks = -(-net.n_coef // _kernels.CHUNK_SIZE)
     kwargs = dict(kin, Y=Y, sample_weight=np.zeros(0), order=rng.permutation(n).astype(np.intp),
                   gather=True, meta=meta, slope=0.0, params=net.params,
                   grads=np.empty(net.n_params), work=work,
@@ -496,7 +496,7 @@ if budget:
 rng = np.random.RandomState(0)
 # wide enough for every threaded path: minibatch 700 x 400 hidden units
 # (>= PAR_MIN elements: OpenMP elementwise kernels; GEMMs of many tiles),
-# 100 x 400 + 400 x 8 coefficients (>= 2 x 16384: chunked optimizer in
+# 100 x 400 + 400 x 8 coefficients (>= 2 x CHUNK_SIZE: chunked optimizer in
 # parallel), 1400 x 400 in prediction
 X = rng.randn(1400, 100)
 y = (X @ rng.randn(100, 8)).argmax(axis=1)
