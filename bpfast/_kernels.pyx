@@ -178,11 +178,28 @@ cdef extern from *:
     }
     BP_NORMS(bp_norms_d, double, bp_load8_d)
     BP_NORMS(bp_norms_f, float, bp_load8_f)
+    /* a . b over n contiguous elements in eight lanes, combined in a fixed
+       order (the dot products of a product with one output unit) */
+    #define BP_DOT(NAME, T, V)                                                   \
+    static inline T NAME(const T* a, const T* b, Py_ssize_t n) {                 \
+        V s = {0}, x, y;                                                         \
+        Py_ssize_t p = 0, k;                                                     \
+        for (; p + 8 <= n; p += 8) {                                             \
+            memcpy(&x, a + p, sizeof x); memcpy(&y, b + p, sizeof y);            \
+            s += x * y;                                                          \
+        }                                                                        \
+        for (k = 0; p + k < n; k++) s[k] += a[p + k] * b[p + k];                 \
+        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])); \
+    }
+    BP_DOT(bp_dot_d, double, bp_v8d)
+    BP_DOT(bp_dot_f, float, bp_v8f)
     """
     void bp_norms_d(const double* w, Py_ssize_t n, int want_sq, int want_abs,
                     double* out) noexcept nogil
     void bp_norms_f(const float* w, Py_ssize_t n, int want_sq, int want_abs,
                     double* out) noexcept nogil
+    double bp_dot_d(const double* a, const double* b, Py_ssize_t n) noexcept nogil
+    float bp_dot_f(const float* a, const float* b, Py_ssize_t n) noexcept nogil
 
 cdef extern from "numpy/random/bitgen.h":
     # numpy's C interface to a BitGenerator's stream
@@ -490,13 +507,24 @@ cdef inline void choose_tiles(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     tn[0] = b
 
 
-cdef void thin_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
-                    Py_ssize_t k, const floating* A, Py_ssize_t lda,
-                    const floating* B, Py_ssize_t ldb, floating beta, floating* C,
-                    Py_ssize_t ldc) noexcept nogil:
+cdef inline floating dot(const floating* a, const floating* b,
+                         Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return bp_dot_f(a, b, n)
+    else:
+        return bp_dot_d(a, b, n)
+
+
+cdef void thin_gemm(bint trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                    const floating* A, Py_ssize_t lda, const floating* B,
+                    floating beta, floating* C, Py_ssize_t ldc) noexcept nogil:
     """Row-major C := op(A) @ op(B) + beta * C for n == 1 (a matrix-vector
     product: a single output unit) or k == 1 (an outer product: the delta of
-    a single output unit). Plain loops beat a BLAS call's fixed cost here."""
+    a single output unit). op(B) is then one row or column, contiguous in
+    memory whether transposed or not (B's leading dimension is its width, as
+    for every operand in the kernels), and so is C's column when n == 1.
+    Plain loops over contiguous memory, which vectorise, beat a BLAS call's
+    fixed cost here."""
     cdef Py_ssize_t i, j, p
     cdef floating a, s
     cdef floating* c
@@ -506,24 +534,22 @@ cdef void thin_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
             c = C + i * ldc
             if beta == 0:
                 for j in range(n):
-                    c[j] = a * (B[j * ldb] if trans_b else B[j])
+                    c[j] = a * B[j]
             else:
                 for j in range(n):
-                    c[j] = a * (B[j * ldb] if trans_b else B[j]) + beta * c[j]
+                    c[j] = a * B[j] + beta * c[j]
     elif trans_a:
         # op(A)[i, p] = A[p, i]: rows of A stream through the column of C
         for i in range(m):
-            C[i * ldc] = 0 if beta == 0 else beta * C[i * ldc]
+            C[i] = 0 if beta == 0 else beta * C[i]
         for p in range(k):
-            s = B[p] if trans_b else B[p * ldb]
+            s = B[p]
             for i in range(m):
-                C[i * ldc] = C[i * ldc] + A[p * lda + i] * s
+                C[i] = C[i] + A[p * lda + i] * s
     else:
         for i in range(m):
-            s = 0
-            for p in range(k):
-                s = s + A[i * lda + p] * (B[p] if trans_b else B[p * ldb])
-            C[i * ldc] = s if beta == 0 else s + beta * C[i * ldc]
+            s = dot(A + i * lda, B, k)
+            C[i] = s if beta == 0 else s + beta * C[i]
 
 
 cdef inline void gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
@@ -537,9 +563,8 @@ cdef inline void gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t 
     cdef Py_ssize_t c0 = j * n // tn, c1 = (j + 1) * n // tn
     cdef Py_ssize_t r
     if n == 1 or k == 1:
-        thin_gemm(trans_a, trans_b, r1 - r0, c1 - c0, k,
-                  A + (r0 if trans_a else r0 * lda), lda,
-                  B + (c0 * ldb if trans_b else c0), ldb, beta, C + r0 * ldc + c0, ldc)
+        thin_gemm(trans_a, r1 - r0, c1 - c0, k, A + (r0 if trans_a else r0 * lda), lda,
+                  B + (c0 * ldb if trans_b else c0), beta, C + r0 * ldc + c0, ldc)
     else:
         gemm(trans_a, trans_b, <int>(r1 - r0), <int>(c1 - c0), <int>k, <floating>1,
              A + (r0 if trans_a else r0 * lda), <int>lda,
