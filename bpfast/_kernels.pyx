@@ -125,6 +125,75 @@ cdef extern from *:
         return x < -745.2 ? 0.0 : res;
     }
     static inline float bp_expf(float x) { return (float)bp_exp((double)x); }
+    /* log(x) for x positive and normal, or NaN (which gives NaN), in plain
+       arithmetic so that loops calling it vectorise. x = 2^e f with f in
+       [sqrt(1/2), sqrt(2)); log f = 2 atanh(s), s = (f - 1) / (f + 1),
+       |s| < 0.1716, by its odd series to s^23 (truncation < 1e-18
+       relative); e ln2 in two parts. Error about 1 ulp. Zero, negatives,
+       subnormals and infinities are outside its domain: the kernels call it
+       on probabilities clipped to [eps, 1 - eps]. */
+    static inline double bp_log(double x) {
+        int64_t bits, fb;
+        double f, e, s, s2, p;
+        memcpy(&bits, &x, 8);
+        int64_t ei = ((bits >> 52) & 0x7ff) - 1023;
+        fb = (bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
+        memcpy(&f, &fb, 8);
+        int64_t up = f > 1.4142135623730951;
+        f = up ? 0.5 * f : f;
+        e = (double)(ei + up);
+        s = (f - 1.0) / (f + 1.0);
+        s2 = s * s;
+        p = 1.0 / 23;
+        p = p * s2 + 1.0 / 21;
+        p = p * s2 + 1.0 / 19;
+        p = p * s2 + 1.0 / 17;
+        p = p * s2 + 1.0 / 15;
+        p = p * s2 + 1.0 / 13;
+        p = p * s2 + 1.0 / 11;
+        p = p * s2 + 1.0 / 9;
+        p = p * s2 + 1.0 / 7;
+        p = p * s2 + 1.0 / 5;
+        p = p * s2 + 1.0 / 3;
+        p = p * s2;
+        double r = e * 6.93147180369123816490e-01
+                   + (2.0 * s + (2.0 * s * p + e * 1.90821492927058770002e-10));
+        return r + (x - x);
+    }
+    static inline float bp_logf(float x) { return (float)bp_log((double)x); }
+    /* Cross-entropy terms of n outputs, elementwise (BP1): on entry z holds
+       the probabilities p and t the targets y; on exit z holds p - y and t
+       the loss term, with p clipped to [eps, 1 - eps] as scikit-learn's
+       log_loss: -y log p (softmax) or -(y log p + (1 - y) log(1 - p))
+       (logistic). Compiled on their own: once gcc inlines them, or
+       specialises them for the constant eps, it leaves the loops scalar
+       ("control flow in loop"); as they stand they vectorise. */
+    #if defined(__clang__)
+    #define BP_NOINLINE static __attribute__((noinline))
+    #elif defined(__GNUC__) && __GNUC__ >= 8
+    #define BP_NOINLINE static __attribute__((noipa))
+    #else
+    #define BP_NOINLINE static
+    #endif
+    #define BP_XENT(SUFFIX, T, LOG)                                              \
+    BP_NOINLINE void bp_xent_softmax##SUFFIX(T* z, T* t, Py_ssize_t n, T eps) {  \
+        for (Py_ssize_t i = 0; i < n; i++) {                                     \
+            T p = z[i], y = t[i];                                                \
+            T pc = p < eps ? eps : (p > 1 - eps ? 1 - eps : p);                  \
+            z[i] = p - y;                                                        \
+            t[i] = -(y * LOG(pc));                                               \
+        }                                                                        \
+    }                                                                            \
+    BP_NOINLINE void bp_xent_logistic##SUFFIX(T* z, T* t, Py_ssize_t n, T eps) { \
+        for (Py_ssize_t i = 0; i < n; i++) {                                     \
+            T p = z[i], y = t[i];                                                \
+            T pc = p < eps ? eps : (p > 1 - eps ? 1 - eps : p);                  \
+            z[i] = p - y;                                                        \
+            t[i] = -(y * LOG(pc) + (1 - y) * LOG(1 - pc));                       \
+        }                                                                        \
+    }
+    BP_XENT(_d, double, bp_log)
+    BP_XENT(_f, float, bp_logf)
     /* ask for every cache line of [p, p + bytes) ahead of its use */
     static inline void bp_prefetch(const void* p, size_t bytes) {
         const char* c = (const char*)p;
@@ -133,6 +202,12 @@ cdef extern from *:
     """
     double bp_exp(double x) noexcept nogil
     float bp_expf(float x) noexcept nogil
+    double bp_log(double x) noexcept nogil
+    float bp_logf(float x) noexcept nogil
+    void bp_xent_softmax_d(double* z, double* t, Py_ssize_t n, double eps) noexcept nogil
+    void bp_xent_softmax_f(float* z, float* t, Py_ssize_t n, float eps) noexcept nogil
+    void bp_xent_logistic_d(double* z, double* t, Py_ssize_t n, double eps) noexcept nogil
+    void bp_xent_logistic_f(float* z, float* t, Py_ssize_t n, float eps) noexcept nogil
     void bp_prefetch(const void* p, size_t bytes) noexcept nogil
 
 cdef extern from *:
@@ -338,8 +413,10 @@ cdef enum:
 
 # Layout of `meta` (see bpfast._network.Network.meta):
 #   [0] L   [1] activation  [2] output  [3] capacity (rows)
-#   [4] n_coef  [5] n_params  [6] rowloss offset in work (in floating units,
-#   8-byte aligned; the per-row losses are doubles)  [7] workspace length
+#   [4] n_coef  [5] n_params  [6] offset in work (in floating units, 8-byte
+#   aligned) of the output-layer scratch: capacity per-row losses (doubles,
+#   2 * capacity floating units) then capacity x units[L] targets / loss
+#   terms  [7] workspace length
 #   [8 ...]     units[0..L], w_off[0..L-1], b_off[0..L-1],
 #               act_off[0..L-1] (act_off[0] is the gathered input batch),
 #               delta_off[0..L-1]
@@ -430,8 +507,9 @@ cdef int unpack_meta(const Py_ssize_t[::1] meta, double slope, Py_ssize_t params
             raise ValueError("activation buffer outside the workspace")
     if net.act_off[0] < 0 or net.act_off[0] > net.work_len:
         raise ValueError("input buffer outside the workspace")
-    if net.rowloss_off % 2 != 0 or not block_fits(net.rowloss_off, cap, 2, net.work_len):
-        raise ValueError("row-loss buffer outside the workspace")
+    if net.rowloss_off % 2 != 0 or \
+            not block_fits(net.rowloss_off, cap, 2 + net.units[L], net.work_len):
+        raise ValueError("output-layer scratch outside the workspace")
     return 0
 
 
@@ -460,6 +538,13 @@ cdef inline floating f_log(floating x) noexcept nogil:
         return logf(x)
     else:
         return log(x)
+
+cdef inline floating f_log_fast(floating x) noexcept nogil:
+    # positive normal x or NaN only (see bp_log)
+    if floating is float:
+        return bp_logf(x)
+    else:
+        return bp_log(x)
 
 cdef inline floating f_tanh(floating x) noexcept nogil:
     if floating is float:
@@ -800,44 +885,6 @@ cdef inline floating xlogy(floating x, floating y) noexcept nogil:
     return 0 if x == 0 else x * f_log(y)
 
 
-cdef inline double output_delta_row(floating* z, const floating* y, Py_ssize_t k,
-                                    int out, floating scale) noexcept nogil:
-    """Last pass over one row: z holds the output activation (softmax: its
-    unnormalised exponentials) on entry and the delta (p - y) * scale on
-    exit; returns the row's (unweighted) loss."""
-    cdef Py_ssize_t j
-    cdef floating p, pc, s, one = 1
-    cdef floating eps = f_eps(<floating>0)
-    cdef double loss = 0
-    if out == OUT_SOFTMAX:
-        s = 0
-        for j in range(k):
-            s = s + z[j]
-        for j in range(k):
-            p = z[j] / s
-            pc = eps if p < eps else (one - eps if p > one - eps else p)
-            loss -= xlogy(y[j], pc)
-            z[j] = (p - y[j]) * scale
-    elif out == OUT_LOGISTIC:
-        for j in range(k):
-            p = z[j]
-            pc = eps if p < eps else (one - eps if p > one - eps else p)
-            loss -= xlogy(y[j], pc) + xlogy(one - y[j], one - pc)
-            z[j] = (p - y[j]) * scale
-    elif out == OUT_EXP:
-        for j in range(k):
-            p = z[j]
-            loss += xlogy(y[j], y[j] / p) - y[j] + p
-            z[j] = (p - y[j]) * scale
-    else:
-        for j in range(k):
-            p = z[j]
-            loss += (y[j] - p) * (y[j] - p)
-            z[j] = (p - y[j]) * scale
-        loss = 0.5 * loss / k
-    return loss
-
-
 cdef enum:
     OUT_ROWS = 64      # rows per block of the output layer's passes
 
@@ -846,36 +893,88 @@ cdef inline void output_delta_rows(floating* Z, const floating* b, const floatin
                                    const floating* sw, const Py_ssize_t* rows,
                                    Py_ssize_t row0, Py_ssize_t i0, Py_ssize_t i1,
                                    Py_ssize_t k, int out, double inv_sw_sum,
-                                   double* rowloss) noexcept nogil:
-    """BP1 over batch rows i0 .. i1 - 1: per-row bias / max, one vectorised
-    exponential pass over the block, then loss and delta row by row."""
-    cdef Py_ssize_t i, r
-    cdef double w
-    output_pre_rows(Z + i0 * k, b, i1 - i0, k, out)
-    output_exp_block(Z + i0 * k, (i1 - i0) * k, out)
+                                   double* rowloss, floating* T) noexcept nogil:
+    """BP1 over batch rows i0 .. i1 - 1, in passes over the whole block that
+    vectorise: bias (and softmax's row maximum), the exponentials, the
+    targets gathered into T (rows i0 .. i1 - 1 of the m x k scratch T),
+    softmax's normalisation, then per element the loss term (into T, over
+    the targets) and the unscaled delta p - y (into Z); last, per row, the
+    weighted loss and the delta's scale w_i / sum(w)."""
+    cdef Py_ssize_t i, j, t, r, n = (i1 - i0) * k
+    cdef floating p, y, s, scale
+    cdef floating eps = f_eps(<floating>0)
+    cdef floating* Zb = Z + i0 * k
+    cdef floating* Tb = T + i0 * k
+    cdef floating* z
+    cdef double w, loss
+    output_pre_rows(Zb, b, i1 - i0, k, out)
+    output_exp_block(Zb, n, out)
+    for i in range(i0, i1):
+        r = rows[i] if rows != NULL else row0 + i
+        memcpy(T + i * k, Y + r * k, k * sizeof(floating))
+    if out == OUT_SOFTMAX:
+        for i in range(i0, i1):
+            z = Z + i * k
+            s = 0
+            for j in range(k):
+                s = s + z[j]
+            for j in range(k):
+                z[j] = z[j] / s
+    # loss terms (bp_xent_*: p clipped to [eps, 1 - eps] as in log_loss)
+    if out == OUT_SOFTMAX:
+        if floating is float:
+            bp_xent_softmax_f(Zb, Tb, n, eps)
+        else:
+            bp_xent_softmax_d(Zb, Tb, n, eps)
+    elif out == OUT_LOGISTIC:
+        if floating is float:
+            bp_xent_logistic_f(Zb, Tb, n, eps)
+        else:
+            bp_xent_logistic_d(Zb, Tb, n, eps)
+    elif out == OUT_EXP:
+        # Poisson deviance terms; y / p is not clipped, so libm's log
+        for t in range(n):
+            p = Zb[t]
+            y = Tb[t]
+            Zb[t] = p - y
+            Tb[t] = (0 if y == 0 else y * f_log(y / p)) - y + p
+    else:
+        for t in range(n):
+            p = Zb[t]
+            y = Tb[t]
+            Zb[t] = p - y
+            Tb[t] = (y - p) * (y - p)
     for i in range(i0, i1):
         r = rows[i] if rows != NULL else row0 + i
         w = sw[r] if sw != NULL else 1.0
-        rowloss[i] = w * output_delta_row(Z + i * k, Y + r * k, k, out,
-                                          <floating>(w * inv_sw_sum))
+        loss = 0
+        for j in range(k):
+            loss += T[i * k + j]
+        if out == OUT_IDENTITY:
+            loss = 0.5 * loss / k
+        rowloss[i] = w * loss
+        scale = <floating>(w * inv_sw_sum)
+        z = Z + i * k
+        for j in range(k):
+            z[j] = z[j] * scale
 
 
 cdef double output_delta(floating* Z, const floating* b, const floating* Y,
                          const floating* sw, const Py_ssize_t* rows, Py_ssize_t row0,
                          Py_ssize_t m, Py_ssize_t k, int out, double inv_sw_sum,
-                         double* rowloss, int n_threads) noexcept nogil:
-    """BP1 over m rows. Row i of the batch is data row rows[i] (or row0 + i).
-    Returns sum_i w_i * loss_i, summed in row order."""
+                         double* rowloss, floating* T, int n_threads) noexcept nogil:
+    """BP1 over m rows. Row i of the batch is data row rows[i] (or row0 + i);
+    T is m x k scratch. Returns sum_i w_i * loss_i, summed in row order."""
     cdef Py_ssize_t c, i, n_blocks = (m + OUT_ROWS - 1) // OUT_ROWS
     cdef double total = 0
     if n_threads > 1 and m * k >= PAR_MIN // 8:   # exp-heavy: pays sooner
         for c in prange(n_blocks, schedule='static', num_threads=n_threads):
             output_delta_rows(Z, b, Y, sw, rows, row0, c * OUT_ROWS,
-                              min((c + 1) * OUT_ROWS, m), k, out, inv_sw_sum, rowloss)
+                              min((c + 1) * OUT_ROWS, m), k, out, inv_sw_sum, rowloss, T)
     else:
         for c in range(n_blocks):
             output_delta_rows(Z, b, Y, sw, rows, row0, c * OUT_ROWS,
-                              min((c + 1) * OUT_ROWS, m), k, out, inv_sw_sum, rowloss)
+                              min((c + 1) * OUT_ROWS, m), k, out, inv_sw_sum, rowloss, T)
     for i in range(m):
         total += rowloss[i]
     return total
@@ -1098,7 +1197,8 @@ cdef double forward_backward_block(const Net* net, const floating* params,
     forward_block(net, params, work, A0, lda0, Xs, rows, row0, m, D, drop, n_threads)
     loss = output_delta(D, params + net.b_off[L - 1], Y, sw, rows, row0, m,
                         net.units[L], net.output, inv_sw_sum,
-                        <double*>(work + net.rowloss_off), n_threads)
+                        <double*>(work + net.rowloss_off),
+                        work + net.rowloss_off + 2 * net.capacity, n_threads)
     if not want_grad:
         return loss
     for l in range(L - 1, -1, -1):
@@ -1620,6 +1720,14 @@ cdef inline bint chunk_finite(const floating* x, Py_ssize_t lo,
     for i in range(lo, hi):
         ok &= (x[i] - x[i] == 0)
     return ok
+
+
+def _log(floating[::1] x):
+    """The kernels' log, in place over x (tests)."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            x[i] = f_log_fast(x[i])
 
 
 def _exp(floating[::1] x):

@@ -96,10 +96,12 @@ class Network:
         for l in range(L):
             delta_off[l] = pos
             pos += cap * int(units[l + 1])
-        # per-row losses are doubles: 8-byte aligned, 8 bytes each
+        # output-layer scratch: per-row losses (doubles: 8-byte aligned, room
+        # for cap doubles in either dtype), then the targets / loss terms of
+        # the rows (cap x units[-1])
         pos = _ceil_even(pos)
         rowloss_off = pos
-        pos += 2 * cap  # room for cap doubles in either dtype
+        pos += 2 * cap + cap * int(units[-1])
         work_len = pos
         header = [L, _kernels.ACTIVATIONS[self.activation], _kernels.OUTPUTS[self.output],
                   cap, self.n_coef, self.n_params, rowloss_off, work_len]
