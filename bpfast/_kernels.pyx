@@ -194,6 +194,14 @@ cdef extern from *:
     }
     BP_XENT(_d, double, bp_log)
     BP_XENT(_f, float, bp_logf)
+    /* monotonic seconds (a vDSO call: ~20 ns, where taking the GIL to look
+       for signals costs several times that) */
+    #include <time.h>
+    static inline double bp_seconds(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    }
     /* ask for every cache line of [p, p + bytes) ahead of its use */
     static inline void bp_prefetch(const void* p, size_t bytes) {
         const char* c = (const char*)p;
@@ -209,6 +217,7 @@ cdef extern from *:
     void bp_xent_logistic_d(double* z, double* t, Py_ssize_t n, double eps) noexcept nogil
     void bp_xent_logistic_f(float* z, float* t, Py_ssize_t n, float eps) noexcept nogil
     void bp_prefetch(const void* p, size_t bytes) noexcept nogil
+    double bp_seconds() noexcept nogil
 
 cdef extern from *:
     """
@@ -1229,6 +1238,8 @@ cdef double forward_backward_block(const Net* net, const floating* params,
     return loss
 
 
+cdef double SIGNAL_SECONDS = 0.0002   # most time between two looks for a pending signal
+
 cdef enum:
     GATHER_AHEAD = 8   # rows prefetched ahead: shuffled rows are cache misses
 
@@ -1298,14 +1309,14 @@ cdef inline void adam_chunk(floating* W, const floating* G, floating* M, floatin
     cdef floating g, m, v
     if floating is double:
         bp_adam_d(W + lo, G + lo, M + lo, V + lo, hi - lo, lr, b1, c1, b2, c2, eps, l2, l1)
-        return
-    for p in range(lo, hi):
-        g = penalised(G[p], W[p], l2, l1)
-        m = b1 * M[p] + c1 * g
-        v = b2 * V[p] + c2 * (g * g)
-        M[p] = m
-        V[p] = v
-        W[p] = W[p] + (-lr * m / (f_sqrt(v) + eps))
+    else:
+        for p in range(lo, hi):
+            g = penalised(G[p], W[p], l2, l1)
+            m = b1 * M[p] + c1 * g
+            v = b2 * V[p] + c2 * (g * g)
+            M[p] = m
+            V[p] = v
+            W[p] = W[p] + (-lr * m / (f_sqrt(v) + eps))
 
 
 def _adam_update(floating[::1] W, const floating[::1] G, floating[::1] M,
@@ -1539,6 +1550,7 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     cdef bint interrupted = False
     cdef bint zero_weights = False
     cdef int tm, tn, opt_threads
+    cdef double next_look
 
     unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
     check_data(&net, n_rows, n_features, Y.shape[0], Y.shape[1], sample_weight.shape[0])
@@ -1589,6 +1601,7 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     xbuf = &work[0] + net.act_off[0]
     with nogil:
         coef_norms(&params[0], net.n_coef, &pen, &partial[0], norms)
+        next_look = bp_seconds() + SIGNAL_SECONDS
         start = 0
         while start < n:
             m = min(batch_size, n - start)
@@ -1625,9 +1638,14 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
                            net.n_coef, net.n_params, lr, &pen, sw_sum, &partial[0],
                            norms, opt_threads)
             start += m
-            with gil:
-                if bp_check_signals() < 0:
-                    interrupted = True
+            # signals (Ctrl-C) are looked at once SIGNAL_SECONDS have passed
+            # since the last look: every minibatch of a large net, every few
+            # of a tiny one (whose minibatch is a few microseconds)
+            if bp_seconds() >= next_look:
+                with gil:
+                    if bp_check_signals() < 0:
+                        interrupted = True
+                next_look = bp_seconds() + SIGNAL_SECONDS
             if interrupted:
                 break
     if interrupted:
