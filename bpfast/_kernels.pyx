@@ -1527,8 +1527,9 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
 
     step_count[0] is adam's step t, step_count[1] the minibatch counter that
     keys dropout masks; both advance per minibatch. SIGINT is looked at after
-    every minibatch: the epoch stops there and the exception is raised with
-    the weights of the last finished update in place.
+    a minibatch once 0.2 ms have passed since the last look: the epoch stops
+    there and the exception is raised with the weights of the last finished
+    update in place.
 
     solver: 'sgd' (state1 = velocity), 'adam' (state1 = m, state2 = v) or
     'rmsprop' (state1 = mean square, state2 = momentum buffer; beta_2 is rho).
