@@ -904,31 +904,22 @@ cdef inline void output_delta_rows(floating* Z, const floating* b, const floatin
                                    Py_ssize_t k, int out, double inv_sw_sum,
                                    double* rowloss, floating* T) noexcept nogil:
     """BP1 over batch rows i0 .. i1 - 1, in passes over the whole block that
-    vectorise: bias (and softmax's row maximum), the exponentials, the
-    targets gathered into T (rows i0 .. i1 - 1 of the m x k scratch T),
-    softmax's normalisation, then per element the loss term (into T, over
-    the targets) and the unscaled delta p - y (into Z); last, per row, the
-    weighted loss and the delta's scale w_i / sum(w)."""
+    vectorise: the output activation (output_activation_rows), the targets
+    gathered into T (rows i0 .. i1 - 1 of the m x k scratch T), then per
+    element the loss term (into T, over the targets) and the unscaled delta
+    p - y (into Z); last, per row, the weighted loss and the delta's scale
+    w_i / sum(w)."""
     cdef Py_ssize_t i, j, t, r, n = (i1 - i0) * k
-    cdef floating p, y, s, scale
+    cdef floating p, y, scale
     cdef floating eps = f_eps(<floating>0)
     cdef floating* Zb = Z + i0 * k
     cdef floating* Tb = T + i0 * k
     cdef floating* z
     cdef double w, loss
-    output_pre_rows(Zb, b, i1 - i0, k, out)
-    output_exp_block(Zb, n, out)
+    output_activation_rows(Zb, b, i1 - i0, k, out)
     for i in range(i0, i1):
         r = rows[i] if rows != NULL else row0 + i
         memcpy(T + i * k, Y + r * k, k * sizeof(floating))
-    if out == OUT_SOFTMAX:
-        for i in range(i0, i1):
-            z = Z + i * k
-            s = 0
-            for j in range(k):
-                s = s + z[j]
-            for j in range(k):
-                z[j] = z[j] / s
     # loss terms (bp_xent_*: p clipped to [eps, 1 - eps] as in log_loss)
     if out == OUT_SOFTMAX:
         if floating is float:
@@ -946,7 +937,7 @@ cdef inline void output_delta_rows(floating* Z, const floating* b, const floatin
             p = Zb[t]
             y = Tb[t]
             Zb[t] = p - y
-            Tb[t] = (0 if y == 0 else y * f_log(y / p)) - y + p
+            Tb[t] = xlogy(y, y / p) - y + p
     else:
         for t in range(n):
             p = Zb[t]
