@@ -575,6 +575,17 @@ cdef inline floating f_eps(floating x) noexcept nogil:
         return 2.220446049250313e-16
 
 
+cdef inline bint chunk_finite(const floating* x, Py_ssize_t lo,
+                              Py_ssize_t hi) noexcept nogil:
+    # x - x is 0 for a finite x and NaN for NaN or +-inf; no early exit, so
+    # the loop vectorises
+    cdef Py_ssize_t i
+    cdef int ok = 1
+    for i in range(lo, hi):
+        ok &= (x[i] - x[i] == 0)
+    return ok
+
+
 # --------------------------------------------------------------------------
 # BLAS
 # --------------------------------------------------------------------------
@@ -641,6 +652,12 @@ cdef enum:
     EPI_NONE = 0
     EPI_BIAS_ACT = 1           # C[i, :] = f(C[i, :] + b)
     EPI_DERIV = 2              # C[i, :] *= f'(A[i, :])
+    # Prediction's first layer also counts the rows whose product is not
+    # finite, before the bias and activation (ReLU would turn a NaN into 0):
+    # a NaN or infinity in a row of X makes every element of that row of
+    # X @ W non-finite (inf * 0 is NaN), so this check on the product, hot
+    # in cache, stands in for a pass over the whole input.
+    EPI_CHECK = 4              # count rows of C that are not all finite
 
 
 def set_tile_budget(int budget):
@@ -724,16 +741,19 @@ cdef void thin_gemm(bint trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
             C[i] = s if beta == 0 else s + beta * C[i]
 
 
-cdef inline void gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
-                           Py_ssize_t k, const floating* A, Py_ssize_t lda,
-                           const floating* B, Py_ssize_t ldb, floating beta,
-                           floating* C, Py_ssize_t ldc, int tm, int tn, int t,
-                           int epi, const floating* vec, const floating* act_a,
-                           int act, floating slope) noexcept nogil:
+cdef inline int gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
+                          Py_ssize_t k, const floating* A, Py_ssize_t lda,
+                          const floating* B, Py_ssize_t ldb, floating beta,
+                          floating* C, Py_ssize_t ldc, int tm, int tn, int t,
+                          int epi, const floating* vec, const floating* act_a,
+                          int act, floating slope) noexcept nogil:
+    """Tile t of the grid; returns the number of its rows that are not all
+    finite when epi has EPI_CHECK, else 0."""
     cdef Py_ssize_t i = t // tn, j = t % tn
     cdef Py_ssize_t r0 = i * m // tm, r1 = (i + 1) * m // tm
     cdef Py_ssize_t c0 = j * n // tn, c1 = (j + 1) * n // tn
     cdef Py_ssize_t r
+    cdef int bad = 0
     if n == 1 or k == 1:
         thin_gemm(trans_a, r1 - r0, c1 - c0, k, A + (r0 if trans_a else r0 * lda), lda,
                   B + (c0 * ldb if trans_b else c0), beta, C + r0 * ldc + c0, ldc)
@@ -742,6 +762,10 @@ cdef inline void gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t 
              A + (r0 if trans_a else r0 * lda), <int>lda,
              B + (c0 * ldb if trans_b else c0), <int>ldb, beta, C + r0 * ldc + c0,
              <int>ldc)
+    if epi & EPI_CHECK:
+        for r in range(r0, r1):
+            bad += not chunk_finite(C + r * ldc, c0, c1)
+    epi = epi & ~EPI_CHECK
     if epi == EPI_BIAS_ACT:
         for r in range(r0, r1):
             bias_activation_row(C + r * ldc + c0, vec + c0, c1 - c0, act, slope)
@@ -749,19 +773,23 @@ cdef inline void gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t 
         for r in range(r0, r1):
             activation_derivative_row(C + r * ldc + c0, act_a + r * ldc + c0, c1 - c0,
                                       act, slope)
+    return bad
 
 
-cdef void pgemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                const floating* A, Py_ssize_t lda, const floating* B, Py_ssize_t ldb,
-                floating beta, floating* C, Py_ssize_t ldc, int epi,
-                const floating* vec, const floating* act_a, int act, floating slope,
-                int n_threads) noexcept nogil:
+cdef int pgemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+               const floating* A, Py_ssize_t lda, const floating* B, Py_ssize_t ldb,
+               floating beta, floating* C, Py_ssize_t ldc, int epi,
+               const floating* vec, const floating* act_a, int act, floating slope,
+               int n_threads) noexcept nogil:
     """Row-major C := op(A) @ op(B) + beta * C, then the epilogue, tile by
     tile (see choose_tiles); the tiles run on up to n_threads OpenMP threads.
-    BLAS must be single-threaded here (the Python layer pins it)."""
+    BLAS must be single-threaded here (the Python layer pins it). Returns the
+    number of rows of the product that are not all finite if epi has
+    EPI_CHECK (a row cut into several tiles counts once per tile), else 0."""
     cdef int tm, tn, t, nt
+    cdef int bad = 0
     if m <= 0 or n <= 0:
-        return
+        return 0
     # Rows of op(A) that are batch rows (forward, delta propagation) are
     # split first: a thread then keeps the same rows from the minibatch
     # gather through every layer, in its own cache (measured ~6% an epoch on
@@ -773,12 +801,13 @@ cdef void pgemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
     nt = n_threads if tm * tn > 1 else 1
     if nt > 1:
         for t in prange(tm * tn, schedule='static', num_threads=nt):
-            gemm_tile(trans_a, trans_b, m, n, k, A, lda, B, ldb, beta, C, ldc,
-                      tm, tn, t, epi, vec, act_a, act, slope)
+            bad += gemm_tile(trans_a, trans_b, m, n, k, A, lda, B, ldb, beta, C, ldc,
+                             tm, tn, t, epi, vec, act_a, act, slope)
     else:
         for t in range(tm * tn):
-            gemm_tile(trans_a, trans_b, m, n, k, A, lda, B, ldb, beta, C, ldc,
-                      tm, tn, t, epi, vec, act_a, act, slope)
+            bad += gemm_tile(trans_a, trans_b, m, n, k, A, lda, B, ldb, beta, C, ldc,
+                             tm, tn, t, epi, vec, act_a, act, slope)
+    return bad
 
 
 def _pgemm(bint trans_a, bint trans_b, const floating[:, ::1] A,
@@ -1144,14 +1173,18 @@ cdef void csr_t_matmul(const CSR* X, const Py_ssize_t* rows, Py_ssize_t row0,
 # --------------------------------------------------------------------------
 # Whole-network passes over one block of rows
 # --------------------------------------------------------------------------
-cdef void forward_block(const Net* net, const floating* params, floating* work,
-                        const floating* A0, Py_ssize_t lda0, const CSR* Xs,
-                        const Py_ssize_t* rows, Py_ssize_t row0, Py_ssize_t m,
-                        floating* Zout, const Dropout* drop, int n_threads) noexcept nogil:
+cdef int forward_block(const Net* net, const floating* params, floating* work,
+                       const floating* A0, Py_ssize_t lda0, const CSR* Xs,
+                       const Py_ssize_t* rows, Py_ssize_t row0, Py_ssize_t m,
+                       floating* Zout, const Dropout* drop, bint check_first,
+                       int n_threads) noexcept nogil:
     """Forward pass through every layer; the hidden activations land in work,
-    the output layer's pre-activation (bias not yet added) in Zout (m x K)."""
-    cdef Py_ssize_t l, n_in, n_out
+    the output layer's pre-activation (bias not yet added) in Zout (m x K).
+    With check_first, returns how many rows of the first layer's product
+    (X @ W_0, before its bias) are not all finite (see EPI_CHECK); else 0."""
+    cdef Py_ssize_t l, n_in, n_out, i
     cdef int epi
+    cdef int bad = 0
     cdef const floating* W
     cdef floating* Z
     for l in range(net.L):
@@ -1163,17 +1196,24 @@ cdef void forward_block(const Net* net, const floating* params, floating* work,
         epi = EPI_BIAS_ACT if l < net.L - 1 else EPI_NONE
         if l == 0 and Xs != NULL:
             csr_matmul(Xs, rows, row0, m, W, n_out, Z, n_threads)
+            if check_first:
+                for i in range(m):
+                    bad += not chunk_finite(Z + i * n_out, 0, n_out)
             if epi == EPI_BIAS_ACT:
                 bias_activation(Z, params + net.b_off[l], m, n_out, net.activation,
                                 <floating>net.slope, n_threads)
         else:
-            pgemm(False, False, m, n_out, n_in, A0 if l == 0 else work + net.act_off[l],
-                  lda0 if l == 0 else n_in, W, n_out, <floating>0, Z, n_out, epi,
-                  params + net.b_off[l], <const floating*>NULL, net.activation,
-                  <floating>net.slope, n_threads)
+            if l == 0 and check_first:
+                epi = epi | EPI_CHECK
+            bad += pgemm(False, False, m, n_out, n_in,
+                         A0 if l == 0 else work + net.act_off[l], lda0 if l == 0 else n_in,
+                         W, n_out, <floating>0, Z, n_out, epi, params + net.b_off[l],
+                         <const floating*>NULL, net.activation, <floating>net.slope,
+                         n_threads)
         if l < net.L - 1:
             if drop != NULL:
                 dropout_forward(Z, m, n_out, drop, l + 1)
+    return bad
 
 
 cdef double forward_backward_block(const Net* net, const floating* params,
@@ -1194,7 +1234,8 @@ cdef double forward_backward_block(const Net* net, const floating* params,
     cdef floating slope = <floating>net.slope
     cdef floating beta = 1 if accumulate else 0
     D = work + net.delta_off[L - 1]
-    forward_block(net, params, work, A0, lda0, Xs, rows, row0, m, D, drop, n_threads)
+    forward_block(net, params, work, A0, lda0, Xs, rows, row0, m, D, drop, False,
+                  n_threads)
     loss = output_delta(D, params + net.b_off[L - 1], Y, sw, rows, row0, m,
                         net.units[L], net.output, inv_sw_sum,
                         <double*>(work + net.rowloss_off),
@@ -1721,17 +1762,6 @@ def loss_gradient(const floating[:, ::1] X, const floating[::1] X_data,
     return loss / sw_sum + penalty_value(&pen, norms) / sw_sum
 
 
-cdef inline bint chunk_finite(const floating* x, Py_ssize_t lo,
-                              Py_ssize_t hi) noexcept nogil:
-    # x - x is 0 for a finite x and NaN for NaN or +-inf; no early exit, so
-    # the loop vectorises
-    cdef Py_ssize_t i
-    cdef int ok = 1
-    for i in range(lo, hi):
-        ok &= (x[i] - x[i] == 0)
-    return ok
-
-
 def _log(floating[::1] x):
     """The kernels' log, in place over x (tests)."""
     cdef Py_ssize_t i
@@ -1813,17 +1843,24 @@ def predict(const floating[:, ::1] X, const floating[::1] X_data,
             bint sparse, Py_ssize_t n_features,
             const Py_ssize_t[::1] meta, double slope,
             const floating[::1] params, floating[::1] work, floating[:, ::1] out,
-            int n_threads):
+            int n_threads, bint check_input=False):
     """Network output (output activation applied) for every row, streamed
     through the workspace in blocks of its capacity; out is n_rows x K.
     Each call brings its own workspace, so one model can predict from many
-    threads at once."""
+    threads at once.
+
+    With check_input, returns False when some row of the first layer's
+    product X @ W_0 is not finite, which a NaN or infinity anywhere in X
+    always causes (and, rarely, finite rows so large that the product
+    overflows: the caller then checks X itself); True otherwise, and
+    always True without check_input."""
     cdef Net net
     cdef CSR xs
     cdef const CSR* xsp = &xs if sparse else NULL
     cdef const floating* A0 = NULL
     cdef Py_ssize_t n_rows = X_indptr.shape[0] - 1 if sparse else X.shape[0]
     cdef Py_ssize_t start, m, i, K, n_blocks
+    cdef Py_ssize_t bad = 0
     cdef const floating* b_out
     unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
     K = net.units[net.L]
@@ -1836,7 +1873,7 @@ def predict(const floating[:, ::1] X, const floating[::1] X_data,
               &X_data[0] if X_data.shape[0] > 0 else NULL, X_data.shape[0],
               X_indices, X_indptr, &xs)
     if n_rows == 0:
-        return
+        return True
     n_threads = clamp_threads(n_threads)
     b_out = &params[0] + net.b_off[net.L - 1]
     with nogil:
@@ -1845,8 +1882,8 @@ def predict(const floating[:, ::1] X, const floating[::1] X_data,
             m = min(net.capacity, n_rows - start)
             if not sparse:
                 A0 = &X[0, 0] + start * n_features
-            forward_block(&net, &params[0], &work[0], A0, n_features, xsp, NULL,
-                          start, m, &out[start, 0], NULL, n_threads)
+            bad += forward_block(&net, &params[0], &work[0], A0, n_features, xsp, NULL,
+                                 start, m, &out[start, 0], NULL, check_input, n_threads)
             n_blocks = (m + OUT_ROWS - 1) // OUT_ROWS
             if n_threads > 1 and m * K >= PAR_MIN // 8:   # exp-heavy: pays sooner
                 for i in prange(n_blocks, schedule='static', num_threads=n_threads):
@@ -1857,3 +1894,4 @@ def predict(const floating[:, ::1] X, const floating[::1] X_data,
                     output_activation_rows(&out[start + i * OUT_ROWS, 0], b_out,
                                            min(OUT_ROWS, m - i * OUT_ROWS), K, net.output)
             start += m
+    return bad == 0

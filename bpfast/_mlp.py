@@ -255,7 +255,7 @@ class _BaseMLP(BaseEstimator):
         on training rows (the first 256, read in place: no copy), so a fitted
         model does not predict NaN there silently."""
         if np.isfinite(net.params).all():
-            if np.isfinite(net.forward(_kernel_X(X[:256], net.dtype), n_threads)).all():
+            if np.isfinite(net.forward(_kernel_X(X[:256], net.dtype), n_threads)[0]).all():
                 return
             detail = " (its outputs overflow on the training data)"
         else:
@@ -494,7 +494,8 @@ class _BaseMLP(BaseEstimator):
     # -- prediction ----------------------------------------------------------------
     def _forward_pass_fast(self, X, check_input=True):
         if check_input:
-            # finiteness is checked below, on the kernels' copy, with threads
+            # X's finiteness is checked by the kernels, on the first layer's
+            # product (see _kernels.predict), not in a pass of its own
             X_in = X
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                               ensure_all_finite=False)
@@ -505,11 +506,13 @@ class _BaseMLP(BaseEstimator):
         params = net.params if dtype == net.dtype else net.params.astype(dtype)
         X = _kernel_X(X, dtype)
         n_threads = kernel_threads()
-        if check_input and not self._finite_input(X):
-            # scikit-learn's own check raises its exact error
-            validate_data(self, X_in, accept_sparse=["csr", "csc"], reset=False)
+        check_x = check_input and not get_config()["assume_finite"]
         with single_threaded_blas():
-            out = net.forward(X, n_threads, params)
+            out, finite = net.forward(X, n_threads, params, check_input=check_x)
+        if not finite and not self._finite_input(X):
+            # a NaN or infinity in X: scikit-learn's own check raises its
+            # exact error (when X is finite, its rows merely overflowed)
+            validate_data(self, X_in, accept_sparse=["csr", "csc"], reset=False)
         if check_input and not _kernels.all_finite(out.reshape(-1), n_threads):
             warnings.warn("The network's outputs are not finite for some rows (the "
                           "input may hold values far outside the training data's "

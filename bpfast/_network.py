@@ -119,17 +119,20 @@ class Network:
         return meta, np.empty(work_len, dtype=self.dtype)
 
     # -- passes ----------------------------------------------------------------
-    def forward(self, X, n_threads, params=None):
-        """Network outputs for X (dense C-ordered or CSR, of self.dtype)."""
+    def forward(self, X, n_threads, params=None, check_input=False):
+        """(outputs, finite) for X (dense C-ordered or CSR, of self.dtype).
+        finite is False when check_input is set and a row of the first
+        layer's product X @ W_0 is not finite, as any NaN or infinity in X
+        makes it (see _kernels.predict); True otherwise."""
         params = self.params if params is None else params
         n = X.shape[0]
         out = np.empty((n, self.units[-1]), dtype=params.dtype)
         cap = max(1, min(BLOCK_ROWS, n))
         meta, work_len = self.meta(cap)
         work = np.empty(work_len, dtype=params.dtype)
-        _kernels.predict(*kernel_input(X), meta, self.slope, params, work, out,
-                         n_threads)
-        return out
+        finite = _kernels.predict(*kernel_input(X), meta, self.slope, params, work, out,
+                                  n_threads, check_input)
+        return out, finite
 
     def loss_gradient(self, X, Y, sample_weight, alpha, n_threads, params, grads,
                       work_meta=None, l1_ratio=0.0, dropout=0.0, seed=0, step=0):

@@ -1,9 +1,10 @@
 """The compiled wrappers directly: GEMM twin, layout checks, flat views."""
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from bpfast import _kernels
-from bpfast._network import Network
+from bpfast._network import Network, as_kernel_csr, kernel_input
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -267,3 +268,42 @@ def test_kernel_log_is_within_two_ulp_of_the_true_log(dtype):
     nan = np.array([np.nan], dtype)
     _kernels._log(nan)
     assert np.isnan(nan[0])
+
+
+def _predict_checked(net, X, threads, capacity):
+    """(outputs, finite) of _kernels.predict with check_input, dense or CSR X."""
+    meta, work = net.workspace(capacity)
+    out = np.empty((X.shape[0], net.units[-1]), dtype=net.dtype)
+    finite = _kernels.predict(*kernel_input(X), meta, net.slope, net.params, work, out,
+                              threads, True)
+    return out, finite
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("units", [[6, 1], [6, 40, 3], [1, 40, 3], [6, 1, 3], [6, 40, 20, 3]])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_predict_finds_every_nan_and_inf_in_the_input(dtype, units, sparse, threads):
+    """predict(check_input=True) is False for any NaN or infinity anywhere in X,
+    even where W_0's row for that feature is zero (inf * 0 is NaN) and a ReLU
+    would map the NaN to 0; True for finite X, including rows far from 0."""
+    net = Network(units, "relu", "softmax" if units[-1] > 1 else "logistic", dtype)
+    rng = np.random.RandomState(len(units) + units[0])
+    net.params[:] = rng.randn(net.n_params)
+    n, d = 300, units[0]
+    net.coef_views()[0][d - 1] = 0          # the last feature reaches nothing
+    X = rng.randn(n, d).astype(dtype)
+    X[0] = np.finfo(dtype).max / 1e6 / units[1]
+
+    def as_input(A):
+        return as_kernel_csr(sp.csr_matrix(A), dtype) if sparse else A
+
+    out, finite = _predict_checked(net, as_input(X), threads, 128)
+    assert finite and np.isfinite(out).all()
+    for row in (0, 127, 128, n - 1):
+        for col in {0, d - 1}:
+            for bad in (np.nan, np.inf, -np.inf):
+                Y = X.copy()
+                Y[row, col] = bad
+                _, finite = _predict_checked(net, as_input(Y), threads, 128)
+                assert not finite, (row, col, bad)

@@ -171,6 +171,44 @@ def test_fitted_model_never_predicts_nan(name):
         f"non-finite values (largest |weight| {max(np.abs(c).max() for c in model.coefs_):.3g})")
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("hidden", [(16,), ()])
+def test_prediction_raises_sklearns_error_for_nan_and_inf_input(bad, sparse, hidden):
+    """Prediction checks X's finiteness on the first layer's product, not in a
+    pass of its own: a NaN or infinity in a feature whose weights are all 0,
+    which a ReLU layer would turn into a finite output, still raises
+    scikit-learn's own error; a finite X whose product overflows does not."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 5)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    fitted = {}
+    for lib, cls in (("sklearn", SkClassifier), ("bpfast", bpfast.MLPClassifier)):
+        model = cls(hidden_layer_sizes=hidden, max_iter=30, random_state=0).fit(X, y)
+        model.coefs_[0][4] = 0.0              # feature 4 reaches nothing
+        fitted[lib] = model
+    X_bad = X.copy()
+    X_bad[123, 4] = bad
+    X_bad = sp.csr_matrix(X_bad) if sparse else X_bad
+    for method in ("predict", "predict_proba"):
+        with pytest.raises(ValueError) as expected:
+            getattr(fitted["sklearn"], method)(X_bad)
+        with pytest.raises(ValueError) as raised:
+            getattr(fitted["bpfast"], method)(X_bad)
+        assert str(raised.value) == str(expected.value)
+    from sklearn import config_context
+    with config_context(assume_finite=True):       # scikit-learn's opt-out
+        fitted["bpfast"].predict_proba(X_bad)
+    X_huge = X.copy()
+    X_huge[7] = 1e308                               # finite; its products overflow
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        proba = fitted["bpfast"].predict_proba(sp.csr_matrix(X_huge) if sparse else X_huge)
+    assert np.isfinite(np.delete(proba, 7, axis=0)).all()
+    assert np.isfinite(proba[7]).all() or any("not finite" in str(w.message)
+                                              for w in caught)
+
+
 def test_diverged_early_stopping_run_keeps_sklearns_epoch_count():
     """After the loss turns NaN with early stopping on, scikit-learn keeps
     going until its stopping rule (4 epochs here) and restores the best
