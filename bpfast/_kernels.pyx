@@ -645,7 +645,11 @@ def _gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
 # the same thread while the tile is still in cache.
 cdef int TILE_BUDGET = 1       # most tiles per product (the machine's cores)
 cdef enum:
-    TILE_MIN_FLOPS = 524288    # no tile smaller than this (2 m n k)
+    # no tile smaller than this (2 m n k: ~3 us of one core's time). Against
+    # 524288, in-process A/B on 2 cores, 2 threads: 64-100-10 b200 13% and
+    # 100-64-64-5 b64 5% faster an epoch (their 100- and 64-wide products
+    # now split), 784-256-128-10 unchanged; 1 thread within 2%.
+    TILE_MIN_FLOPS = 131072
     TILE_MIN_DIM = 32          # nor narrower than this many rows / columns
 
 cdef enum:
@@ -749,11 +753,17 @@ cdef inline int gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n
                           int act, floating slope) noexcept nogil:
     """Tile t of the grid; returns the number of its rows that are not all
     finite when epi has EPI_CHECK, else 0."""
-    cdef Py_ssize_t i = t // tn, j = t % tn
-    cdef Py_ssize_t r0 = i * m // tm, r1 = (i + 1) * m // tm
-    cdef Py_ssize_t c0 = j * n // tn, c1 = (j + 1) * n // tn
-    cdef Py_ssize_t r
+    cdef Py_ssize_t i, j, r0 = 0, r1 = m, c0 = 0, c1 = n, r
     cdef int bad = 0
+    if tm * tn > 1:
+        # (six integer divisions: a small net's minibatch makes its
+        # single-tile products by the dozen, so they are skipped there)
+        i = t // tn
+        j = t % tn
+        r0 = i * m // tm
+        r1 = (i + 1) * m // tm
+        c0 = j * n // tn
+        c1 = (j + 1) * n // tn
     if n == 1 or k == 1:
         thin_gemm(trans_a, r1 - r0, c1 - c0, k, A + (r0 if trans_a else r0 * lda), lda,
                   B + (c0 * ldb if trans_b else c0), beta, C + r0 * ldc + c0, ldc)
@@ -946,9 +956,11 @@ cdef inline void output_delta_rows(floating* Z, const floating* b, const floatin
     cdef floating* z
     cdef double w, loss
     output_activation_rows(Zb, b, i1 - i0, k, out)
+    # (a loop, not memcpy: rows of one or a few outputs are a few bytes)
     for i in range(i0, i1):
         r = rows[i] if rows != NULL else row0 + i
-        memcpy(T + i * k, Y + r * k, k * sizeof(floating))
+        for j in range(k):
+            T[i * k + j] = Y[r * k + j]
     # loss terms (bp_xent_*: p clipped to [eps, 1 - eps] as in log_loss)
     if out == OUT_SOFTMAX:
         if floating is float:
@@ -1618,8 +1630,8 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     # The update is shared among the threads only when the minibatch's first
     # product is: otherwise one thread computes all the gradients and the
     # other threads' share of the parameters would cross between the cores'
-    # caches every minibatch (2 cores: 14% slower an epoch on 100-64-64-5
-    # b64, whose products are one tile each; 5% faster on 64-100-10 b200).
+    # caches every minibatch (2 cores, measured when 100-64-64-5 b64 had
+    # only one-tile products: 14% slower an epoch when shared).
     choose_tiles(batch_size, net.units[1], net.units[0], True, &tm, &tn)
     opt_threads = n_threads if tm * tn > 1 else 1
     opt.momentum = momentum
