@@ -221,10 +221,12 @@ cdef extern from *:
 
 cdef extern from *:
     """
-    /* |w|^2 and |w|_1 of w[0:n] in eight double lanes (lane k sums the
-       elements k, k + 8, k + 16, ...), combined in one fixed order. Written
-       with vector types so the compiler cannot fall back to a serial sum,
-       and so the rounding is the same for every instruction set. */
+    /* |w|^2 and |w|_1 of w[0:n] in four accumulators of eight double lanes
+       (lane k of accumulator a sums the elements 32 i + 8 a + k), combined
+       in one fixed order: four independent chains, so the sum is not bound
+       by the latency of one. Written with vector types so the compiler
+       cannot fall back to a serial sum, and so the rounding is the same for
+       every instruction set. */
     typedef double bp_v8d __attribute__((vector_size(64)));
     typedef float bp_v8f __attribute__((vector_size(32)));
     typedef long long bp_v8l __attribute__((vector_size(64)));
@@ -243,22 +245,26 @@ cdef extern from *:
         const bp_v8l no_sign = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL,     \
             0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL,    \
             0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL};   \
-        bp_v8d sq = {0}, ab = {0}, x;                                            \
+        bp_v8d sq[4] = {{0}, {0}, {0}, {0}}, ab[4] = {{0}, {0}, {0}, {0}}, x;    \
         Py_ssize_t p = 0, k;                                                     \
+        int a;                                                                   \
         if (want_sq)                                                             \
-            for (p = 0; p + 8 <= n; p += 8) { x = LOAD(w + p); sq += x * x; }    \
+            for (p = 0; p + 32 <= n; p += 32)                                    \
+                for (a = 0; a < 4; a++) { x = LOAD(w + p + 8 * a); sq[a] += x * x; } \
         if (want_abs)                                                            \
-            for (p = 0; p + 8 <= n; p += 8) {                                    \
-                x = LOAD(w + p); ab += (bp_v8d)((bp_v8l)x & no_sign);            \
-            }                                                                    \
-        p = n - n % 8;                                                           \
+            for (p = 0; p + 32 <= n; p += 32)                                    \
+                for (a = 0; a < 4; a++) {                                        \
+                    x = LOAD(w + p + 8 * a);                                     \
+                    ab[a] += (bp_v8d)((bp_v8l)x & no_sign);                      \
+                }                                                                \
+        p = n - n % 32;                                                          \
         for (k = 0; p + k < n; k++) {                                            \
             double e = (double)w[p + k];                                         \
-            if (want_sq) sq[k] += e * e;                                         \
-            if (want_abs) ab[k] += fabs(e);                                      \
+            if (want_sq) sq[k / 8][k % 8] += e * e;                              \
+            if (want_abs) ab[k / 8][k % 8] += fabs(e);                           \
         }                                                                        \
-        out[0] = bp_lane_sum(sq);                                                \
-        out[1] = bp_lane_sum(ab);                                                \
+        out[0] = bp_lane_sum((sq[0] + sq[1]) + (sq[2] + sq[3]));                 \
+        out[1] = bp_lane_sum((ab[0] + ab[1]) + (ab[2] + ab[3]));                 \
     }
     BP_NORMS(bp_norms_d, double, bp_load8_d)
     BP_NORMS(bp_norms_f, float, bp_load8_f)
@@ -277,6 +283,30 @@ cdef extern from *:
     }
     BP_DOT(bp_dot_d, double, bp_v8d)
     BP_DOT(bp_dot_f, float, bp_v8f)
+    /* four rows of a (leading dimension lda) dotted with b at once, each in
+       its own eight lanes with the same arithmetic as BP_DOT (so the same
+       bits): b is loaded once for the four, and the four chains overlap */
+    #define BP_DOT4(NAME, T, V)                                                  \
+    static inline void NAME(const T* a, Py_ssize_t lda, const T* b, Py_ssize_t n, \
+                            T* out) {                                            \
+        V s[4] = {{0}, {0}, {0}, {0}}, x, y;                                     \
+        Py_ssize_t p = 0, k;                                                     \
+        int r;                                                                   \
+        for (; p + 8 <= n; p += 8) {                                             \
+            memcpy(&y, b + p, sizeof y);                                         \
+            for (r = 0; r < 4; r++) {                                            \
+                memcpy(&x, a + r * lda + p, sizeof x);                           \
+                s[r] += x * y;                                                   \
+            }                                                                    \
+        }                                                                        \
+        for (r = 0; r < 4; r++) {                                                \
+            for (k = 0; p + k < n; k++) s[r][k] += a[r * lda + p + k] * b[p + k]; \
+            out[r] = ((s[r][0] + s[r][1]) + (s[r][2] + s[r][3]))                 \
+                     + ((s[r][4] + s[r][5]) + (s[r][6] + s[r][7]));              \
+        }                                                                        \
+    }
+    BP_DOT4(bp_dot4_d, double, bp_v8d)
+    BP_DOT4(bp_dot4_f, float, bp_v8f)
 
     /* One double Adam update of n coefficients (see adam_chunk for the
        arithmetic, in the same order). Its cost is the sqrt and the division,
@@ -362,6 +392,10 @@ cdef extern from *:
                    double lr, double b1, double c1, double b2, double c2, double eps,
                    double l2, double l1) noexcept nogil
     float bp_dot_f(const float* a, const float* b, Py_ssize_t n) noexcept nogil
+    void bp_dot4_d(const double* a, Py_ssize_t lda, const double* b, Py_ssize_t n,
+                   double* out) noexcept nogil
+    void bp_dot4_f(const float* a, Py_ssize_t lda, const float* b, Py_ssize_t n,
+                   float* out) noexcept nogil
 
 cdef extern from "numpy/random/bitgen.h":
     # numpy's C interface to a BitGenerator's stream
@@ -708,6 +742,14 @@ cdef inline floating dot(const floating* a, const floating* b,
         return bp_dot_d(a, b, n)
 
 
+cdef inline void dot4(const floating* a, Py_ssize_t lda, const floating* b,
+                      Py_ssize_t n, floating* out) noexcept nogil:
+    if floating is float:
+        bp_dot4_f(a, lda, b, n, out)
+    else:
+        bp_dot4_d(a, lda, b, n, out)
+
+
 cdef void thin_gemm(bint trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                     const floating* A, Py_ssize_t lda, const floating* B,
                     floating beta, floating* C, Py_ssize_t ldc) noexcept nogil:
@@ -718,9 +760,10 @@ cdef void thin_gemm(bint trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     for every operand in the kernels), and so is C's column when n == 1.
     Plain loops over contiguous memory, which vectorise, beat a BLAS call's
     fixed cost here."""
-    cdef Py_ssize_t i, j, p
+    cdef Py_ssize_t i, j, p, i0, w
     cdef floating a, s
     cdef floating* c
+    cdef floating acc[16]
     if k == 1:
         for i in range(m):
             a = A[i] if trans_a else A[i * lda]
@@ -732,15 +775,30 @@ cdef void thin_gemm(bint trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                 for j in range(n):
                     c[j] = a * B[j] + beta * c[j]
     elif trans_a:
-        # op(A)[i, p] = A[p, i]: rows of A stream through the column of C
-        for i in range(m):
-            C[i] = 0 if beta == 0 else beta * C[i]
-        for p in range(k):
-            s = B[p]
-            for i in range(m):
-                C[i] = C[i] + A[p * lda + i] * s
+        # op(A)[i, p] = A[p, i]: rows of A stream through sixteen elements of
+        # C's column at a time, held in registers (acc) down all k rows
+        for i0 in range(0, m, 16):
+            w = min(16, m - i0)
+            for i in range(w):
+                acc[i] = 0 if beta == 0 else beta * C[i0 + i]
+            if w == 16:
+                for p in range(k):
+                    s = B[p]
+                    for i in range(16):
+                        acc[i] = acc[i] + A[p * lda + i0 + i] * s
+            else:
+                for p in range(k):
+                    s = B[p]
+                    for i in range(w):
+                        acc[i] = acc[i] + A[p * lda + i0 + i] * s
+            for i in range(w):
+                C[i0 + i] = acc[i]
     else:
-        for i in range(m):
+        for i0 in range(0, m - 3, 4):
+            dot4(A + i0 * lda, lda, B, k, acc)
+            for i in range(4):
+                C[i0 + i] = acc[i] if beta == 0 else acc[i] + beta * C[i0 + i]
+        for i in range(m - m % 4, m):
             s = dot(A + i * lda, B, k)
             C[i] = s if beta == 0 else s + beta * C[i]
 
@@ -764,6 +822,14 @@ cdef inline int gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n
         r1 = (i + 1) * m // tm
         c0 = j * n // tn
         c1 = (j + 1) * n // tn
+    if k == 1 and epi == EPI_DERIV and beta == 0:
+        # BP2 from a single output unit: each row of the outer product is
+        # made and multiplied by f' in one pass
+        for r in range(r0, r1):
+            activation_derivative_row(C + r * ldc + c0, B + (c0 * ldb if trans_b else c0),
+                                      A[r] if trans_a else A[r * lda],
+                                      act_a + r * ldc + c0, c1 - c0, act, slope)
+        return 0
     if n == 1 or k == 1:
         thin_gemm(trans_a, r1 - r0, c1 - c0, k, A + (r0 if trans_a else r0 * lda), lda,
                   B + (c0 * ldb if trans_b else c0), beta, C + r0 * ldc + c0, ldc)
@@ -781,8 +847,8 @@ cdef inline int gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n
             bias_activation_row(C + r * ldc + c0, vec + c0, c1 - c0, act, slope)
     elif epi == EPI_DERIV:
         for r in range(r0, r1):
-            activation_derivative_row(C + r * ldc + c0, act_a + r * ldc + c0, c1 - c0,
-                                      act, slope)
+            activation_derivative_row(C + r * ldc + c0, C + r * ldc + c0, <floating>1,
+                                      act_a + r * ldc + c0, c1 - c0, act, slope)
     return bad
 
 
@@ -1052,7 +1118,8 @@ cdef void dropout_backward(floating* D_prev, floating* A, Py_ssize_t m, Py_ssize
     for i in range(m * n):
         A[i] = A[i] * keep
     for i in range(m):
-        activation_derivative_row(D_prev + i * n, A + i * n, n, act, slope)
+        activation_derivative_row(D_prev + i * n, D_prev + i * n, <floating>1, A + i * n,
+                                  n, act, slope)
     for i in range(m * n):
         D_prev[i] = 0 if bp_dropped(key, i, drop.rate) else D_prev[i] * scale
 
@@ -1060,26 +1127,36 @@ cdef void dropout_backward(floating* D_prev, floating* A, Py_ssize_t m, Py_ssize
 # --------------------------------------------------------------------------
 # BP2: delta propagation, activation derivative from the stored activation
 # --------------------------------------------------------------------------
-cdef inline void activation_derivative_row(floating* d, const floating* a, Py_ssize_t n,
-                                           int act, floating slope) noexcept nogil:
+cdef inline void activation_derivative_row(floating* d, const floating* x, floating scale,
+                                           const floating* a, Py_ssize_t n, int act,
+                                           floating slope) noexcept nogil:
+    """d[j] = (scale * x[j]) * f'(a[j]) for the stored activation a: in place
+    (x = d, scale = 1, which multiplies exactly) after a GEMM, or fused into
+    the outer product of a single output unit's delta (x a row of W)."""
     cdef Py_ssize_t j
-    cdef floating one = 1
+    cdef floating one = 1, v
     if act == ACT_RELU:
         for j in range(n):
-            d[j] = d[j] if a[j] > 0 else 0
+            v = scale * x[j]
+            d[j] = v if a[j] > 0 else 0
     elif act == ACT_LOGISTIC:
         for j in range(n):
-            d[j] = d[j] * a[j] * (one - a[j])
+            d[j] = (scale * x[j]) * a[j] * (one - a[j])
     elif act == ACT_TANH:
         for j in range(n):
-            d[j] = d[j] * (one - a[j] * a[j])
+            d[j] = (scale * x[j]) * (one - a[j] * a[j])
     elif act == ACT_LEAKY_RELU:
         for j in range(n):
-            d[j] = d[j] if a[j] > 0 else slope * d[j]
+            v = scale * x[j]
+            d[j] = v if a[j] > 0 else slope * v
     elif act == ACT_ELU:
         # a = alpha * (exp(z) - 1) for z <= 0, so f'(z) = a + alpha
         for j in range(n):
-            d[j] = d[j] if a[j] > 0 else d[j] * (a[j] + slope)
+            v = scale * x[j]
+            d[j] = v if a[j] > 0 else v * (a[j] + slope)
+    else:
+        for j in range(n):
+            d[j] = scale * x[j]
 
 
 cdef void propagate_delta(const floating* D, const floating* W, floating* A,
@@ -1106,29 +1183,26 @@ cdef void propagate_delta(const floating* D, const floating* W, floating* A,
 # --------------------------------------------------------------------------
 cdef void column_sums(const floating* D, Py_ssize_t m, Py_ssize_t n, floating* out,
                       bint accumulate) noexcept nogil:
-    """out (+)= column sums of the m x n block D. Sixteen columns at a time
-    are summed in registers down all rows (row order fixed, so the result
-    is the same for any thread count and equals the plain row-major sum)."""
-    cdef Py_ssize_t i, j, j0, w
-    cdef floating acc[16]
-    for j0 in range(0, n, 16):
-        w = min(16, n - j0)
-        if w == 16:
-            for j in range(16):
-                acc[j] = out[j0 + j] if accumulate else 0
-            for i in range(m):
-                for j in range(16):
-                    acc[j] = acc[j] + D[i * n + j0 + j]
-            for j in range(16):
-                out[j0 + j] = acc[j]
-        else:
-            for j in range(w):
-                acc[j] = out[j0 + j] if accumulate else 0
-            for i in range(m):
-                for j in range(w):
-                    acc[j] = acc[j] + D[i * n + j0 + j]
-            for j in range(w):
-                out[j0 + j] = acc[j]
+    """out (+)= column sums of the m x n block D. Thirty-two columns at a
+    time are summed in registers down all rows (row order fixed, so the
+    result is the same for any thread count and equals the plain row-major
+    sum); the last columns one by one, each down all rows."""
+    cdef Py_ssize_t i, j, j0
+    cdef floating acc[32]
+    cdef floating t
+    for j0 in range(0, n - 31, 32):
+        for j in range(32):
+            acc[j] = out[j0 + j] if accumulate else 0
+        for i in range(m):
+            for j in range(32):
+                acc[j] = acc[j] + D[i * n + j0 + j]
+        for j in range(32):
+            out[j0 + j] = acc[j]
+    for j in range(n - n % 32, n):
+        t = out[j] if accumulate else 0
+        for i in range(m):
+            t = t + D[i * n + j]
+        out[j] = t
 
 
 # --------------------------------------------------------------------------
@@ -1419,7 +1493,7 @@ cdef struct Penalty:
 cdef inline void chunk_norms(const floating* W, Py_ssize_t lo, Py_ssize_t hi,
                              const Penalty* pen, double* out) noexcept nogil:
     """out[0] = sum W^2 (if the L2 part is on), out[1] = sum |W| (if the L1
-    part is on) over [lo, hi), in eight lanes combined in a fixed order: the
+    part is on) over [lo, hi), in 32 lanes combined in a fixed order: the
     result depends on the chunk bounds only, never on the thread count."""
     if floating is float:
         bp_norms_f(W + lo, hi - lo, pen.l2 != 0, pen.l1 != 0, out)

@@ -54,13 +54,20 @@ def test_check_gradients_on_a_fitted_regressor_and_detects_a_wrong_gradient(regr
 
 @pytest.mark.parametrize("activation,slope", [("leaky_relu", 0.01), ("leaky_relu", 0.3),
                                               ("elu", 1.0), ("elu", 0.5)])
-def test_new_activations_against_finite_differences(activation, slope):
+@pytest.mark.parametrize("n_out", [3, 1])
+def test_new_activations_against_finite_differences(activation, slope, n_out):
+    """Also with one output unit, whose delta reaches the last hidden layer
+    through an outer product with the derivative fused in (and whose 21-unit
+    layer's weight gradient is a matrix-vector product in register blocks)."""
     from tests.test_gradients import max_relative_error, numeric_gradient
 
     rng = np.random.RandomState(1)
-    net = Network([4, 6, 5, 3], activation, "softmax", np.float64, slope=slope)
+    net = Network([4, 6, 21, n_out], activation, "softmax" if n_out > 1 else "logistic",
+                  np.float64, slope=slope)
     net.params[:] = rng.uniform(-0.9, 0.9, net.n_params)
-    X, Y = rng.randn(11, 4), np.eye(3)[rng.randint(0, 3, 11)]
+    X = rng.randn(11, 4)
+    Y = (np.eye(3)[rng.randint(0, 3, 11)] if n_out > 1
+         else (rng.rand(11, 1) > 0.5).astype(float))
     grads = np.empty(net.n_params)
     params = net.params.copy()
     net.loss_gradient(X, Y, None, 0.1, 1, params, grads)

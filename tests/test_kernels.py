@@ -60,7 +60,8 @@ def test_kernels_reject_wrong_shapes():
 TILED_SHAPES = [(1, 1, 1), (5, 7, 3), (200, 256, 784), (784, 256, 200), (33, 65, 129),
                 (2048, 10, 128), (64, 2048, 100),
                 # one output unit: matrix-vector and outer products (thin_gemm)
-                (32, 1, 32), (32, 32, 1), (200, 256, 1), (784, 1, 200)]
+                (32, 1, 32), (32, 32, 1), (200, 256, 1), (784, 1, 200),
+                (37, 1, 29), (3, 1, 9), (45, 19, 1)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
