@@ -715,12 +715,27 @@ def tile_budget():
 set_tile_budget(os.cpu_count() or 1)
 
 
+cdef inline int row_tiles(Py_ssize_t m) noexcept nogil:
+    """How many blocks the m rows of a minibatch are cut into: the budget's
+    largest power of two that leaves TILE_MIN_DIM rows a block, whatever
+    the work. Every row-wise pass (the gather, the forward products, BP1,
+    BP2) cuts its rows so, and the static schedules give block t to the same
+    thread in each: a row stays in one core's cache from the gather to its
+    delta, instead of crossing to the other core between two passes."""
+    cdef int a = 1
+    while 2 * a <= TILE_BUDGET and m // (2 * a) >= TILE_MIN_DIM:
+        a *= 2
+    return a
+
+
 cdef inline void choose_tiles(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                               bint rows_first, int* tm, int* tn) noexcept nogil:
-    """Tile grid for an m x n output with inner dimension k: halve the
-    longer tile side (with rows_first, the rows while they allow) while the
-    budget, the smallest tile's work and the smallest tile side allow."""
-    cdef int a = 1, b = 1
+    """Tile grid for an m x n output with inner dimension k: with rows_first
+    (batch rows), first the row_tiles blocks; then halve the longer tile
+    side (with rows_first, the rows while they allow) while the budget, the
+    smallest tile's work and the smallest tile side allow."""
+    cdef int a = row_tiles(m) if rows_first else 1
+    cdef int b = 1
     cdef double work = 2.0 * <double>m * <double>n * <double>k
     while 2 * a * b <= TILE_BUDGET and work / (2 * a * b) >= TILE_MIN_FLOPS:
         if m // (2 * a) >= TILE_MIN_DIM and \
@@ -1072,12 +1087,18 @@ cdef double output_delta(floating* Z, const floating* b, const floating* Y,
                          double* rowloss, floating* T, int n_threads) noexcept nogil:
     """BP1 over m rows. Row i of the batch is data row rows[i] (or row0 + i);
     T is m x k scratch. Returns sum_i w_i * loss_i, summed in row order."""
-    cdef Py_ssize_t c, i, n_blocks = (m + OUT_ROWS - 1) // OUT_ROWS
+    cdef Py_ssize_t c, i, r0, r1, n_blocks = (m + OUT_ROWS - 1) // OUT_ROWS
+    cdef int rt = row_tiles(m)
     cdef double total = 0
-    if n_threads > 1 and m * k >= PAR_MIN // 8:   # exp-heavy: pays sooner
-        for c in prange(n_blocks, schedule='static', num_threads=n_threads):
-            output_delta_rows(Z, b, Y, sw, rows, row0, c * OUT_ROWS,
-                              min((c + 1) * OUT_ROWS, m), k, out, inv_sw_sum, rowloss, T)
+    if n_threads > 1 and rt > 1:
+        # the row blocks of the forward products, each on its own thread
+        for c in prange(rt, schedule='static', num_threads=n_threads):
+            r0 = c * m // rt
+            r1 = (c + 1) * m // rt
+            while r0 < r1:
+                output_delta_rows(Z, b, Y, sw, rows, row0, r0, min(r0 + OUT_ROWS, r1), k,
+                                  out, inv_sw_sum, rowloss, T)
+                r0 = r0 + OUT_ROWS
     else:
         for c in range(n_blocks):
             output_delta_rows(Z, b, Y, sw, rows, row0, c * OUT_ROWS,
@@ -1375,11 +1396,12 @@ cdef inline void gather_range(const floating* X, Py_ssize_t d, const Py_ssize_t*
 
 cdef void gather_rows(const floating* X, Py_ssize_t d, const Py_ssize_t* rows,
                       Py_ssize_t m, floating* out, int n_threads) noexcept nogil:
-    cdef Py_ssize_t c, share
-    if n_threads > 1 and m * d >= PAR_MIN // 8:
-        share = (m + n_threads - 1) // n_threads
-        for c in prange(n_threads, schedule='static', num_threads=n_threads):
-            gather_range(X, d, rows, min(c * share, m), min((c + 1) * share, m), out)
+    cdef Py_ssize_t c
+    cdef int rt = row_tiles(m)
+    # each row block is gathered by the thread that computes its products
+    if n_threads > 1 and rt > 1:
+        for c in prange(rt, schedule='static', num_threads=n_threads):
+            gather_range(X, d, rows, c * m // rt, (c + 1) * m // rt, out)
     else:
         gather_range(X, d, rows, 0, m, out)
 
