@@ -397,6 +397,48 @@ cdef extern from *:
     void bp_dot4_f(const float* a, Py_ssize_t lda, const float* b, Py_ssize_t n,
                    float* out) noexcept nogil
 
+cdef extern from *:
+    """
+    /* MT19937 (Matsumoto & Nishimura 1998) over a state laid out as numpy's
+       MT19937 keeps it: 624 words and the position of the next one. The
+       shuffle draws through these inline functions instead of one call
+       through the BitGenerator's function pointer per draw, once
+       mt_layout_matches has checked the layout against numpy's own draws. */
+    #include <stdint.h>
+    typedef struct { uint32_t key[624]; int pos; } bp_mt_state;
+    static void bp_mt_refill(bp_mt_state* s) {
+        const uint32_t upper = 0x80000000U, lower = 0x7fffffffU, a = 0x9908b0dfU;
+        uint32_t y;
+        int i;
+        /* word i from words i, i + 1 and i + 397, indices taken mod 624 */
+        for (i = 0; i < 227; i++) {
+            y = (s->key[i] & upper) | (s->key[i + 1] & lower);
+            s->key[i] = s->key[i + 397] ^ (y >> 1) ^ ((y & 1U) ? a : 0U);
+        }
+        for (; i < 623; i++) {
+            y = (s->key[i] & upper) | (s->key[i + 1] & lower);
+            s->key[i] = s->key[i - 227] ^ (y >> 1) ^ ((y & 1U) ? a : 0U);
+        }
+        y = (s->key[623] & upper) | (s->key[0] & lower);
+        s->key[623] = s->key[396] ^ (y >> 1) ^ ((y & 1U) ? a : 0U);
+        s->pos = 0;
+    }
+    static inline uint32_t bp_mt_next32(bp_mt_state* s) {
+        uint32_t y;
+        if (s->pos >= 624) bp_mt_refill(s);
+        y = s->key[s->pos++];
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c5680U;
+        y ^= (y << 15) & 0xefc60000U;
+        return y ^ (y >> 18);
+    }
+    """
+    ctypedef struct bp_mt_state:
+        uint32_t key[624]
+        int pos
+    uint32_t bp_mt_next32(bp_mt_state* s) noexcept nogil
+
+
 cdef extern from "numpy/random/bitgen.h":
     # numpy's C interface to a BitGenerator's stream
     ctypedef struct bitgen_t:
@@ -1998,24 +2040,84 @@ cdef inline uint64_t draw_at_most(bitgen_t* rng, uint64_t top) noexcept nogil:
     return value
 
 
+cdef inline uint32_t mt_at_most(bp_mt_state* mt, uint32_t top) noexcept nogil:
+    """draw_at_most for a 32-bit top, from the inline MT19937."""
+    cdef uint32_t mask = top, value
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    value = bp_mt_next32(mt) & mask
+    while value > top:
+        value = bp_mt_next32(mt) & mask
+    return value
+
+
+cdef bitgen_t* bitgen_of(bit_generator) except NULL:
+    capsule = bit_generator.capsule
+    if not PyCapsule_IsValid(capsule, "BitGenerator"):
+        raise ValueError("not a numpy BitGenerator capsule")
+    return <bitgen_t*>PyCapsule_GetPointer(capsule, "BitGenerator")
+
+
+cdef int MT_LAYOUT = 0     # 1: numpy's MT19937 state is laid out as bp_mt_state; -1: not
+
+
+def mt_layout_matches():
+    """Whether numpy's MT19937 keeps its state as bp_mt_state (checked once:
+    the 624 words and position against its `state`, then 2,000 draws, across
+    a refill, against numpy's own)."""
+    global MT_LAYOUT
+    cdef bitgen_t* rng
+    cdef bp_mt_state copy
+    cdef const bp_mt_state* st
+    cdef int i
+    if MT_LAYOUT == 0:
+        MT_LAYOUT = -1
+        bg = np.random.MT19937(20261129)
+        bg.random_raw(100)
+        state = bg.state["state"]
+        rng = bitgen_of(bg)
+        st = <const bp_mt_state*>rng.state
+        if st.pos == int(state["pos"]) and \
+                all(st.key[i] == int(state["key"][i]) for i in range(624)):
+            memcpy(&copy, st, sizeof(bp_mt_state))
+            for i in range(2000):
+                if bp_mt_next32(&copy) != rng.next_uint32(rng.state):
+                    break
+            else:
+                MT_LAYOUT = 1
+    return MT_LAYOUT == 1
+
+
 def shuffle(bit_generator, Py_ssize_t[::1] x):
     """Shuffle x in place with the same draws, and to the same order, as
     RandomState.shuffle on a 1-d array (the legacy Fisher-Yates from the
     back: for i = n-1 .. 1, swap x[i] with x[j], j uniform in [0, i]), so
     sklearn.utils.shuffle's sample order is reproduced at C speed.
-    bit_generator is the RandomState's (random_state._bit_generator)."""
+    bit_generator is the RandomState's (random_state._bit_generator). An
+    MT19937 (RandomState's) is drawn from inline, the others through their
+    function pointers."""
     cdef Py_ssize_t i, j, t, n = x.shape[0]
-    capsule = bit_generator.capsule
-    if not PyCapsule_IsValid(capsule, "BitGenerator"):
-        raise ValueError("not a numpy BitGenerator capsule")
-    cdef bitgen_t* rng = <bitgen_t*>PyCapsule_GetPointer(capsule, "BitGenerator")
+    cdef bitgen_t* rng = bitgen_of(bit_generator)
+    cdef bint inline_mt = (type(bit_generator) is np.random.MT19937 and n - 1 <= 0xFFFFFFFF
+                           and mt_layout_matches())
+    cdef bp_mt_state* mt = <bp_mt_state*>rng.state
     with bit_generator.lock:
         with nogil:
-            for i in range(n - 1, 0, -1):
-                j = <Py_ssize_t>draw_at_most(rng, <uint64_t>i)
-                t = x[i]
-                x[i] = x[j]
-                x[j] = t
+            if inline_mt:
+                for i in range(n - 1, 0, -1):
+                    j = <Py_ssize_t>mt_at_most(mt, <uint32_t>i)
+                    t = x[i]
+                    x[i] = x[j]
+                    x[j] = t
+            else:
+                for i in range(n - 1, 0, -1):
+                    j = <Py_ssize_t>draw_at_most(rng, <uint64_t>i)
+                    t = x[i]
+                    x[i] = x[j]
+                    x[j] = t
 
 
 def all_finite(const floating[::1] x, int n_threads):

@@ -142,10 +142,18 @@ def test_kernel_exp_is_within_one_ulp_of_numpy(dtype, lo, hi):
 
 @pytest.mark.parametrize("seed", [0, 1, 42, 2**31 - 1])
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 64, 1000, 70_001])
-def test_shuffle_reproduces_randomstate_shuffle(seed, n):
+@pytest.mark.parametrize("bit_generator", ["MT19937", "PCG64"])
+def test_shuffle_reproduces_randomstate_shuffle(seed, n, bit_generator):
     # the same permutation as RandomState.shuffle, and the stream left at
-    # the same place (the next epoch's draws and any later draw agree)
-    ours, theirs = np.random.RandomState(seed), np.random.RandomState(seed)
+    # the same place (the next epoch's draws and any later draw agree);
+    # RandomState's own MT19937 is drawn from inline, a PCG64 through numpy
+    def make():   # the MT19937 one as scikit-learn's check_random_state makes it
+        if bit_generator == "MT19937":
+            return np.random.RandomState(seed)
+        return np.random.RandomState(np.random.PCG64(seed))
+    if bit_generator == "MT19937":
+        assert _kernels.mt_layout_matches()   # else the inline path is never taken
+    ours, theirs = make(), make()
     for _ in range(2):
         idx = np.arange(n, dtype=np.intp)[::-1].copy()
         expected = idx.copy()
