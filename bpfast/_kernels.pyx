@@ -1365,6 +1365,18 @@ cdef int forward_block(const Net* net, const floating* params, floating* work,
     return bad
 
 
+cdef bint ROWS_LOCAL = True   # off only to test the two paths against each other
+
+
+def _set_rows_local(bint on):
+    """Allow (default) or forbid row_block_pass; returns the previous
+    setting. For tests: both paths must give the same bits."""
+    global ROWS_LOCAL
+    previous = ROWS_LOCAL
+    ROWS_LOCAL = on
+    return previous
+
+
 cdef bint rows_local(const Net* net, Py_ssize_t m) noexcept nogil:
     """Whether every row-wise product of an m-row block (forward and BP2)
     is cut into the row_tiles(m) row blocks and nothing else: then block t
@@ -1372,6 +1384,8 @@ cdef bint rows_local(const Net* net, Py_ssize_t m) noexcept nogil:
     data (row_block_pass), with no barrier on the way."""
     cdef Py_ssize_t l
     cdef int rt = row_tiles(m), tm, tn
+    if not ROWS_LOCAL:
+        return False
     for l in range(net.L):
         choose_tiles(m, net.units[l + 1], net.units[l], True, &tm, &tn)
         if tm != rt or tn != 1:

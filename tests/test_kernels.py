@@ -1,4 +1,6 @@
 """The compiled wrappers directly: GEMM twin, layout checks, flat views."""
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -316,3 +318,48 @@ def test_predict_finds_every_nan_and_inf_in_the_input(dtype, units, sparse, thre
                 Y[row, col] = bad
                 _, finite = _predict_checked(net, as_input(Y), threads, 128)
                 assert not finite, (row, col, bad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hidden,activation,n_classes,batch", [
+    ((32,), "relu", 2, 32),              # one output unit, one row block
+    ((100,), "relu", 10, 200),
+    ((64, 64), "tanh", 5, 64),
+    ((70,), "elu", 3, 77),               # row blocks of 38 and 39 rows
+    ((40, 9), "logistic", 4, 130),
+])
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_row_block_pass_gives_the_bits_of_the_product_by_product_path(
+        dtype, hidden, activation, n_classes, batch, solver):
+    """Fits through row_block_pass (one parallel region for the row-wise
+    passes) equal, bit for bit, fits that make every product in its own
+    region, on 1 and 2 threads under a tile budget of 2 (so minibatches of 64
+    rows or more are cut into two row blocks)."""
+    from threadpoolctl import threadpool_limits
+
+    from bpfast import MLPClassifier
+
+    rng = np.random.RandomState(batch)
+    X = rng.randn(600, 13).astype(dtype)
+    y = rng.randint(0, n_classes, 600)
+    saved_budget, saved_local = _kernels.tile_budget(), _kernels._set_rows_local(True)
+    fits = []
+    try:
+        _kernels.set_tile_budget(2)
+        for local in (True, False):
+            _kernels._set_rows_local(local)
+            for threads in (1, 2):
+                with threadpool_limits(threads):
+                    clf = MLPClassifier(hidden, activation=activation, solver=solver,
+                                        batch_size=batch, max_iter=4, random_state=0)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        clf.fit(X, y)
+                fits.append((np.concatenate([c.ravel() for c in clf.coefs_]),
+                             np.array(clf.loss_curve_ if solver == "adam" else [clf.loss_])))
+    finally:
+        _kernels.set_tile_budget(saved_budget)
+        _kernels._set_rows_local(saved_local)
+    for coefs, losses in fits[1:]:
+        assert np.array_equal(coefs, fits[0][0])
+        assert np.array_equal(losses, fits[0][1])
