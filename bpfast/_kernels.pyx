@@ -2032,17 +2032,23 @@ def _exp(floating[::1] x):
             x[i] = f_exp(x[i])
 
 
-cdef inline uint64_t draw_at_most(bitgen_t* rng, uint64_t top) noexcept nogil:
-    """A uniform integer in [0, top], drawn the way numpy's legacy
-    RandomState draws one: mask the raw draws to the bits of top and redraw
-    until the masked value is at most top (32-bit draws while top fits)."""
-    cdef uint64_t mask = top, value
+cdef inline uint64_t bits_of(uint64_t top) noexcept nogil:
+    """The smallest 2^k - 1 that is at least top."""
+    cdef uint64_t mask = top
     mask |= mask >> 1
     mask |= mask >> 2
     mask |= mask >> 4
     mask |= mask >> 8
     mask |= mask >> 16
     mask |= mask >> 32
+    return mask
+
+
+cdef inline uint64_t draw_at_most(bitgen_t* rng, uint64_t top) noexcept nogil:
+    """A uniform integer in [0, top], drawn the way numpy's legacy
+    RandomState draws one: mask the raw draws to the bits of top and redraw
+    until the masked value is at most top (32-bit draws while top fits)."""
+    cdef uint64_t mask = bits_of(top), value
     if top <= <uint64_t>0xFFFFFFFFU:
         value = rng.next_uint32(rng.state) & mask
         while value > top:
@@ -2056,12 +2062,7 @@ cdef inline uint64_t draw_at_most(bitgen_t* rng, uint64_t top) noexcept nogil:
 
 cdef inline uint32_t mt_at_most(bp_mt_state* mt, uint32_t top) noexcept nogil:
     """draw_at_most for a 32-bit top, from the inline MT19937."""
-    cdef uint32_t mask = top, value
-    mask |= mask >> 1
-    mask |= mask >> 2
-    mask |= mask >> 4
-    mask |= mask >> 8
-    mask |= mask >> 16
+    cdef uint32_t mask = <uint32_t>bits_of(top), value
     value = bp_mt_next32(mt) & mask
     while value > top:
         value = bp_mt_next32(mt) & mask
