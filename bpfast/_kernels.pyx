@@ -1117,10 +1117,16 @@ cdef inline void output_delta_rows(floating* Z, const floating* b, const floatin
         if out == OUT_IDENTITY:
             loss = 0.5 * loss / k
         rowloss[i] = w * loss
-        scale = <floating>(w * inv_sw_sum)
-        z = Z + i * k
-        for j in range(k):
-            z[j] = z[j] * scale
+        if sw != NULL:
+            scale = <floating>(w * inv_sw_sum)
+            z = Z + i * k
+            for j in range(k):
+                z[j] = z[j] * scale
+    if sw == NULL:
+        # one scale for every row: one pass over the block
+        scale = <floating>inv_sw_sum
+        for t in range(n):
+            Zb[t] = Zb[t] * scale
 
 
 cdef double output_delta(floating* Z, const floating* b, const floating* Y,
