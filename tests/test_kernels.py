@@ -363,3 +363,97 @@ def test_row_block_pass_gives_the_bits_of_the_product_by_product_path(
     for coefs, losses in fits[1:]:
         assert np.array_equal(coefs, fits[0][0])
         assert np.array_equal(losses, fits[0][1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("params", [
+    dict(solver="adam"),
+    dict(solver="adam", alpha=0.01, l1_ratio=0.5),
+    dict(solver="adam", shuffle=False),
+    dict(solver="sgd", momentum=0.9, nesterovs_momentum=True),
+    dict(solver="sgd", momentum=0.5, nesterovs_momentum=False, alpha=0.0),
+    dict(solver="rmsprop", rmsprop_momentum=0.9),
+    dict(solver="rmsprop", rmsprop_momentum=0.0, l1_ratio=1.0),
+])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_epoch_team_gives_the_bits_of_the_product_by_product_path(dtype, params, weighted):
+    """An epoch in one team of threads (epoch_team: two barriers a minibatch,
+    each weight gradient's row tiles updated by the thread that made them)
+    equals, bit for bit, the epoch that opens a parallel region a product and
+    updates the flat vector in chunks: on 1 and 2 threads, for every
+    optimizer, with the L1 part of the penalty, sample weights, rows read in
+    place (shuffle=False) and a last, short minibatch. Budget 2: 128-row
+    minibatches are cut in two row blocks, and the 70- and 96-row weight
+    gradients in two row tiles."""
+    from threadpoolctl import threadpool_limits
+
+    from bpfast import MLPClassifier
+
+    rng = np.random.RandomState(7)
+    X = rng.randn(530, 70).astype(dtype)          # 4 minibatches of 128, one of 18
+    y = rng.randint(0, 3, 530)
+    sw = rng.uniform(0.5, 2.0, 530) if weighted else None
+    saved_budget, saved_local = _kernels.tile_budget(), _kernels._set_rows_local(True)
+    fits = []
+    try:
+        _kernels.set_tile_budget(2)
+        for local in (True, False):
+            _kernels._set_rows_local(local)
+            for threads in (1, 2):
+                clf = MLPClassifier((96, 40), batch_size=128, max_iter=3, random_state=0,
+                                    learning_rate_init=0.01, **params)
+                with threadpool_limits(threads), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    clf.fit(X, y, sample_weight=sw)
+                meta = clf._network.workspace(128, 70)[0]
+                assert _kernels._epoch_team(meta, 128) == local
+                fits.append((np.concatenate([c.ravel() for c in clf.coefs_ + clf.intercepts_]),
+                             np.array(clf.loss_curve_)))
+    finally:
+        _kernels.set_tile_budget(saved_budget)
+        _kernels._set_rows_local(saved_local)
+    assert np.all(np.isfinite(fits[0][0])) and len(fits[0][1]) == 3
+    for coefs, losses in fits[1:]:
+        assert np.array_equal(coefs, fits[0][0])
+        assert np.array_equal(losses, fits[0][1])
+
+
+def test_no_epoch_team_for_a_net_it_would_not_cut():
+    """A net whose products the team's grid leaves whole (20-32-1, 32-row
+    minibatches) runs on one thread, without a team: cutting it was measured
+    slower on 2 cores (its rows and gradients would cross between the cores'
+    caches every minibatch)."""
+    from bpfast._network import Network
+
+    saved = _kernels.tile_budget()
+    try:
+        _kernels.set_tile_budget(2)
+        small = Network([20, 32, 1], "relu", "logistic", np.float64)
+        assert not _kernels._epoch_team(small.workspace(32, 20)[0], 32)
+        wide = Network([70, 96, 3], "relu", "softmax", np.float64)
+        assert _kernels._epoch_team(wide.workspace(128, 70)[0], 128)
+    finally:
+        _kernels.set_tile_budget(saved)
+
+
+def test_epoch_team_stops_at_a_zero_weight_minibatch():
+    """Both epoch paths raise scikit-learn's error at a minibatch whose
+    sample weights sum to zero."""
+    from bpfast import MLPClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(256, 70)
+    y = rng.randint(0, 2, 256)
+    sw = np.ones(256)
+    sw[128:] = 0
+    saved_budget, saved_local = _kernels.tile_budget(), _kernels._set_rows_local(True)
+    try:
+        _kernels.set_tile_budget(2)
+        for local in (True, False):
+            _kernels._set_rows_local(local)
+            clf = MLPClassifier((96,), batch_size=128, shuffle=False, max_iter=2)
+            with pytest.raises(ZeroDivisionError, match="Weights sum to zero"):
+                clf.fit(X, y, sample_weight=sw)
+    finally:
+        _kernels.set_tile_budget(saved_budget)
+        _kernels._set_rows_local(saved_local)
