@@ -366,6 +366,50 @@ cdef extern from *:
     }
     #if defined(__AVX512F__)
     #include <immintrin.h>
+    /* Adam's state update for 8 elements at p (penalty on g, then m and v,
+       stored); leaves w, m and v for the step. */
+    static inline __attribute__((always_inline)) void bp_adam_mv8(
+            double* W, const double* G, double* M, double* V, Py_ssize_t p,
+            __m512d vb1, __m512d vc1, __m512d vb2, __m512d vc2, __m512d vl2,
+            __m512d vl1, int with_l1, __m512d* w, __m512d* m, __m512d* v) {
+        const __m512d zero = _mm512_setzero_pd();
+        *w = _mm512_loadu_pd(W + p);
+        __m512d g = _mm512_fmadd_pd(vl2, *w, _mm512_loadu_pd(G + p));
+        if (with_l1) {
+            __mmask8 pos = _mm512_cmp_pd_mask(*w, zero, _CMP_GT_OQ);
+            __mmask8 neg = _mm512_cmp_pd_mask(*w, zero, _CMP_LT_OQ);
+            __m512d sgn = _mm512_mask_mov_pd(_mm512_maskz_mov_pd(pos, vl1), neg,
+                                             _mm512_sub_pd(zero, vl1));
+            g = _mm512_add_pd(g, sgn);
+        }
+        *m = _mm512_fmadd_pd(vb1, _mm512_loadu_pd(M + p), _mm512_mul_pd(vc1, g));
+        *v = _mm512_fmadd_pd(vb2, _mm512_loadu_pd(V + p),
+                             _mm512_mul_pd(vc2, _mm512_mul_pd(g, g)));
+        _mm512_storeu_pd(M + p, *m);
+        _mm512_storeu_pd(V + p, *v);
+    }
+    /* The correctly rounded square root on the FMA units: a reciprocal square
+       root estimate, two Newton steps and a residual correction (tested
+       against the hardware's bits); outside [2^-1000, 2^1000] the hardware
+       square root. */
+    static inline __attribute__((always_inline)) __m512d bp_sqrt_fma8(__m512d v) {
+        const __m512d half = _mm512_set1_pd(0.5), three_halves = _mm512_set1_pd(1.5);
+        const __m512d lo = _mm512_set1_pd(0x1p-1000), hi = _mm512_set1_pd(0x1p1000);
+        __mmask8 normal = _mm512_cmp_pd_mask(v, lo, _CMP_GE_OQ)
+                          & _mm512_cmp_pd_mask(v, hi, _CMP_LE_OQ);
+        if (normal != 0xFF) return _mm512_sqrt_pd(v);
+        __m512d y = _mm512_rsqrt14_pd(v), h = _mm512_mul_pd(half, v);
+        y = _mm512_mul_pd(y, _mm512_fnmadd_pd(h, _mm512_mul_pd(y, y), three_halves));
+        y = _mm512_mul_pd(y, _mm512_fnmadd_pd(h, _mm512_mul_pd(y, y), three_halves));
+        __m512d s0 = _mm512_mul_pd(v, y);
+        __m512d r = _mm512_fnmadd_pd(s0, s0, v);
+        return _mm512_fmadd_pd(r, _mm512_mul_pd(half, y), s0);
+    }
+    /* Sixteen elements a step: the square root of the first eight on the FMA
+       units, of the other eight on the divider, which the division shares.
+       Both roots are correctly rounded, so the bits are those of one kind
+       alone; the split balances the two units (AMD Zen, 704 doubles in
+       cache: 0.62 ns an element against 0.85 with either root alone). */
     static void bp_adam_d(double* W, const double* G, double* M, double* V,
                           Py_ssize_t n, double lr, double b1, double c1, double b2,
                           double c2, double eps, double l2, double l1) {
@@ -373,40 +417,24 @@ cdef extern from *:
         const __m512d vb2 = _mm512_set1_pd(b2), vc2 = _mm512_set1_pd(c2);
         const __m512d vl2 = _mm512_set1_pd(l2), vl1 = _mm512_set1_pd(l1);
         const __m512d vnlr = _mm512_set1_pd(-lr), veps = _mm512_set1_pd(eps);
-        const __m512d half = _mm512_set1_pd(0.5), three_halves = _mm512_set1_pd(1.5);
-        const __m512d lo = _mm512_set1_pd(0x1p-1000), hi = _mm512_set1_pd(0x1p1000);
-        const __m512d zero = _mm512_setzero_pd();
+        const int with_l1 = l1 != 0;
+        __m512d w0, m0, v0, w1, m1, v1;
         Py_ssize_t p = 0;
-        for (; p + 8 <= n; p += 8) {
-            __m512d w = _mm512_loadu_pd(W + p);
-            __m512d g = _mm512_fmadd_pd(vl2, w, _mm512_loadu_pd(G + p));
-            if (l1 != 0) {
-                __mmask8 pos = _mm512_cmp_pd_mask(w, zero, _CMP_GT_OQ);
-                __mmask8 neg = _mm512_cmp_pd_mask(w, zero, _CMP_LT_OQ);
-                __m512d sgn = _mm512_mask_mov_pd(_mm512_maskz_mov_pd(pos, vl1), neg,
-                                                 _mm512_sub_pd(zero, vl1));
-                g = _mm512_add_pd(g, sgn);
-            }
-            __m512d m = _mm512_fmadd_pd(vb1, _mm512_loadu_pd(M + p), _mm512_mul_pd(vc1, g));
-            __m512d v = _mm512_fmadd_pd(vb2, _mm512_loadu_pd(V + p),
-                                        _mm512_mul_pd(vc2, _mm512_mul_pd(g, g)));
-            _mm512_storeu_pd(M + p, m);
-            _mm512_storeu_pd(V + p, v);
-            __mmask8 normal = _mm512_cmp_pd_mask(v, lo, _CMP_GE_OQ)
-                              & _mm512_cmp_pd_mask(v, hi, _CMP_LE_OQ);
-            __m512d s;
-            if (normal == 0xFF) {
-                __m512d y = _mm512_rsqrt14_pd(v), h = _mm512_mul_pd(half, v);
-                y = _mm512_mul_pd(y, _mm512_fnmadd_pd(h, _mm512_mul_pd(y, y), three_halves));
-                y = _mm512_mul_pd(y, _mm512_fnmadd_pd(h, _mm512_mul_pd(y, y), three_halves));
-                __m512d s0 = _mm512_mul_pd(v, y);
-                __m512d r = _mm512_fnmadd_pd(s0, s0, v);
-                s = _mm512_fmadd_pd(r, _mm512_mul_pd(half, y), s0);
-            } else {
-                s = _mm512_sqrt_pd(v);
-            }
-            __m512d u = _mm512_div_pd(_mm512_mul_pd(vnlr, m), _mm512_add_pd(s, veps));
-            _mm512_storeu_pd(W + p, _mm512_add_pd(w, u));
+        for (; p + 16 <= n; p += 16) {
+            bp_adam_mv8(W, G, M, V, p, vb1, vc1, vb2, vc2, vl2, vl1, with_l1, &w0, &m0, &v0);
+            bp_adam_mv8(W, G, M, V, p + 8, vb1, vc1, vb2, vc2, vl2, vl1, with_l1,
+                        &w1, &m1, &v1);
+            __m512d s0 = bp_sqrt_fma8(v0), s1 = _mm512_sqrt_pd(v1);
+            _mm512_storeu_pd(W + p, _mm512_add_pd(w0, _mm512_div_pd(
+                _mm512_mul_pd(vnlr, m0), _mm512_add_pd(s0, veps))));
+            _mm512_storeu_pd(W + p + 8, _mm512_add_pd(w1, _mm512_div_pd(
+                _mm512_mul_pd(vnlr, m1), _mm512_add_pd(s1, veps))));
+        }
+        if (p + 8 <= n) {
+            bp_adam_mv8(W, G, M, V, p, vb1, vc1, vb2, vc2, vl2, vl1, with_l1, &w0, &m0, &v0);
+            _mm512_storeu_pd(W + p, _mm512_add_pd(w0, _mm512_div_pd(
+                _mm512_mul_pd(vnlr, m0), _mm512_add_pd(bp_sqrt_fma8(v0), veps))));
+            p += 8;
         }
         for (; p < n; p++) W[p] = bp_adam_one(W, G, M, V, p, lr, b1, c1, b2, c2, eps, l2, l1);
     }
