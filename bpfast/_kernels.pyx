@@ -1919,11 +1919,15 @@ cdef void epoch_team(const Net* net, floating* params, floating* grads, floating
             step_count[1] += 1
         bp_barrier_wait(&sh.barrier, nth, &sense)
         # (2) BP4 by row tiles of each gradient, each tile then updated where
-        # it was made; BP3 and the bias update of layer l on one thread
+        # it was made; BP3 and the bias update of layer l on one thread. Odd
+        # threads take the layers first to last, even ones last to first, so
+        # one thread's update (bound by memory) tends to run while another
+        # multiplies, instead of all of them streaming at once
         flr = <floating>sh.lr
         fl2 = <floating>(pen.l2 / sw_sum)
         fl1 = <floating>(pen.l1 / sw_sum)
-        for l in range(L - 1, -1, -1):
+        for i in range(L):
+            l = i if tid % 2 else L - 1 - i
             n_in = net.units[l]
             n_out = net.units[l + 1]
             D = work + net.delta_off[l]
