@@ -1,5 +1,6 @@
 """The compiled wrappers directly: GEMM twin, layout checks, flat views."""
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -347,6 +348,19 @@ def test_predict_finds_every_nan_and_inf_in_the_input(dtype, units, sparse, thre
                 assert not finite, (row, col, bad)
 
 
+@contextmanager
+def _budget_of_two():
+    """A tile budget of 2 (the grid of a 2-core machine) inside; on the way
+    out, the budget and the rows_local switch as they were."""
+    saved_budget, saved_local = _kernels.tile_budget(), _kernels._set_rows_local(True)
+    try:
+        _kernels.set_tile_budget(2)
+        yield
+    finally:
+        _kernels.set_tile_budget(saved_budget)
+        _kernels._set_rows_local(saved_local)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hidden,activation,n_classes,batch", [
     ((32,), "relu", 2, 32),              # one output unit, one row block
@@ -369,10 +383,8 @@ def test_row_block_pass_gives_the_bits_of_the_product_by_product_path(
     rng = np.random.RandomState(batch)
     X = rng.randn(600, 13).astype(dtype)
     y = rng.randint(0, n_classes, 600)
-    saved_budget, saved_local = _kernels.tile_budget(), _kernels._set_rows_local(True)
     fits = []
-    try:
-        _kernels.set_tile_budget(2)
+    with _budget_of_two():
         for local in (True, False):
             _kernels._set_rows_local(local)
             for threads in (1, 2):
@@ -384,9 +396,6 @@ def test_row_block_pass_gives_the_bits_of_the_product_by_product_path(
                         clf.fit(X, y)
                 fits.append((np.concatenate([c.ravel() for c in clf.coefs_]),
                              np.array(clf.loss_curve_ if solver == "adam" else [clf.loss_])))
-    finally:
-        _kernels.set_tile_budget(saved_budget)
-        _kernels._set_rows_local(saved_local)
     for coefs, losses in fits[1:]:
         assert np.array_equal(coefs, fits[0][0])
         assert np.array_equal(losses, fits[0][1])
@@ -420,10 +429,8 @@ def test_epoch_team_gives_the_bits_of_the_product_by_product_path(dtype, params,
     X = rng.randn(530, 70).astype(dtype)          # 4 minibatches of 128, one of 18
     y = rng.randint(0, 3, 530)
     sw = rng.uniform(0.5, 2.0, 530) if weighted else None
-    saved_budget, saved_local = _kernels.tile_budget(), _kernels._set_rows_local(True)
     fits = []
-    try:
-        _kernels.set_tile_budget(2)
+    with _budget_of_two():
         for local in (True, False):
             _kernels._set_rows_local(local)
             for threads in (1, 2):
@@ -436,9 +443,6 @@ def test_epoch_team_gives_the_bits_of_the_product_by_product_path(dtype, params,
                 assert _kernels._epoch_team(meta, 128) == local
                 fits.append((np.concatenate([c.ravel() for c in clf.coefs_ + clf.intercepts_]),
                              np.array(clf.loss_curve_)))
-    finally:
-        _kernels.set_tile_budget(saved_budget)
-        _kernels._set_rows_local(saved_local)
     assert np.all(np.isfinite(fits[0][0])) and len(fits[0][1]) == 3
     for coefs, losses in fits[1:]:
         assert np.array_equal(coefs, fits[0][0])
@@ -452,15 +456,11 @@ def test_no_epoch_team_for_a_net_it_would_not_cut():
     caches every minibatch)."""
     from bpfast._network import Network
 
-    saved = _kernels.tile_budget()
-    try:
-        _kernels.set_tile_budget(2)
+    with _budget_of_two():
         small = Network([20, 32, 1], "relu", "logistic", np.float64)
         assert not _kernels._epoch_team(small.workspace(32, 20)[0], 32)
         wide = Network([70, 96, 3], "relu", "softmax", np.float64)
         assert _kernels._epoch_team(wide.workspace(128, 70)[0], 128)
-    finally:
-        _kernels.set_tile_budget(saved)
 
 
 def test_epoch_team_stops_at_a_zero_weight_minibatch():
@@ -473,14 +473,9 @@ def test_epoch_team_stops_at_a_zero_weight_minibatch():
     y = rng.randint(0, 2, 256)
     sw = np.ones(256)
     sw[128:] = 0
-    saved_budget, saved_local = _kernels.tile_budget(), _kernels._set_rows_local(True)
-    try:
-        _kernels.set_tile_budget(2)
+    with _budget_of_two():
         for local in (True, False):
             _kernels._set_rows_local(local)
             clf = MLPClassifier((96,), batch_size=128, shuffle=False, max_iter=2)
             with pytest.raises(ZeroDivisionError, match="Weights sum to zero"):
                 clf.fit(X, y, sample_weight=sw)
-    finally:
-        _kernels.set_tile_budget(saved_budget)
-        _kernels._set_rows_local(saved_local)
