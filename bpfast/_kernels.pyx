@@ -487,6 +487,28 @@ cdef extern from *:
         s->key[623] = s->key[396] ^ (y >> 1) ^ ((y & 1U) ? a : 0U);
         s->pos = 0;
     }
+    /* Fisher-Yates from the back over x[0 .. n-1], each j drawn in [0, i] by
+       masked rejection (numpy's legacy bounded draw for a 32-bit range), with
+       the position in the state kept in a register between refills: in
+       memory, every draw would wait on the previous draw's store of it. */
+    static void bp_mt_shuffle(bp_mt_state* s, Py_ssize_t* x, Py_ssize_t n) {
+        int pos = s->pos;
+        for (Py_ssize_t i = n - 1; i > 0; i--) {
+            uint32_t top = (uint32_t)i, mask = 0xFFFFFFFFU >> __builtin_clz(top), y;
+            do {
+                if (pos >= 624) { bp_mt_refill(s); pos = 0; }
+                y = s->key[pos++];
+                y ^= y >> 11;
+                y ^= (y << 7) & 0x9d2c5680U;
+                y ^= (y << 15) & 0xefc60000U;
+                y = (y ^ (y >> 18)) & mask;
+            } while (y > top);
+            Py_ssize_t t = x[i];
+            x[i] = x[y];
+            x[y] = t;
+        }
+        s->pos = pos;
+    }
     static inline uint32_t bp_mt_next32(bp_mt_state* s) {
         uint32_t y;
         if (s->pos >= 624) bp_mt_refill(s);
@@ -501,6 +523,7 @@ cdef extern from *:
         uint32_t key[624]
         int pos
     uint32_t bp_mt_next32(bp_mt_state* s) noexcept nogil
+    void bp_mt_shuffle(bp_mt_state* s, Py_ssize_t* x, Py_ssize_t n) noexcept nogil
 
 
 cdef extern from "numpy/random/bitgen.h":
@@ -2316,15 +2339,6 @@ cdef inline uint64_t draw_at_most(bitgen_t* rng, uint64_t top) noexcept nogil:
     return value
 
 
-cdef inline uint32_t mt_at_most(bp_mt_state* mt, uint32_t top) noexcept nogil:
-    """draw_at_most for a 32-bit top, from the inline MT19937."""
-    cdef uint32_t mask = <uint32_t>bits_of(top), value
-    value = bp_mt_next32(mt) & mask
-    while value > top:
-        value = bp_mt_next32(mt) & mask
-    return value
-
-
 cdef bitgen_t* bitgen_of(bit_generator) except NULL:
     capsule = bit_generator.capsule
     if not PyCapsule_IsValid(capsule, "BitGenerator"):
@@ -2379,11 +2393,8 @@ def shuffle(bit_generator, Py_ssize_t[::1] x):
     with bit_generator.lock:
         with nogil:
             if inline_mt:
-                for i in range(n - 1, 0, -1):
-                    j = <Py_ssize_t>mt_at_most(mt, <uint32_t>i)
-                    t = x[i]
-                    x[i] = x[j]
-                    x[j] = t
+                if n > 1:
+                    bp_mt_shuffle(mt, &x[0], n)
             else:
                 for i in range(n - 1, 0, -1):
                     j = <Py_ssize_t>draw_at_most(rng, <uint64_t>i)
