@@ -1094,6 +1094,11 @@ cdef inline void output_pre_rows(floating* Z, const floating* b, Py_ssize_t m,
     cdef Py_ssize_t i, j
     cdef floating mx
     cdef floating* z
+    if k == 1:
+        # one output unit (softmax has two or more): one loop over the rows
+        for i in range(m):
+            Z[i] = Z[i] + b[0]
+        return
     for i in range(m):
         z = Z + i * k
         for j in range(k):
@@ -1169,10 +1174,14 @@ cdef inline void output_delta_rows(floating* Z, const floating* b, const floatin
     cdef double w, loss
     output_activation_rows(Zb, b, i1 - i0, k, out)
     # (a loop, not memcpy: rows of one or a few outputs are a few bytes)
-    for i in range(i0, i1):
-        r = rows[i] if rows != NULL else row0 + i
-        for j in range(k):
-            T[i * k + j] = Y[r * k + j]
+    if k == 1:
+        for i in range(i0, i1):
+            T[i] = Y[rows[i] if rows != NULL else row0 + i]
+    else:
+        for i in range(i0, i1):
+            r = rows[i] if rows != NULL else row0 + i
+            for j in range(k):
+                T[i * k + j] = Y[r * k + j]
     # loss terms (bp_xent_*: p clipped to [eps, 1 - eps] as in log_loss)
     if out == OUT_SOFTMAX:
         if floating is float:
@@ -1197,20 +1206,29 @@ cdef inline void output_delta_rows(floating* Z, const floating* b, const floatin
             y = Tb[t]
             Zb[t] = p - y
             Tb[t] = (y - p) * (y - p)
-    for i in range(i0, i1):
-        r = rows[i] if rows != NULL else row0 + i
-        w = sw[r] if sw != NULL else 1.0
-        loss = 0
-        for j in range(k):
-            loss += T[i * k + j]
-        if out == OUT_IDENTITY:
-            loss = 0.5 * loss / k
-        rowloss[i] = w * loss
-        if sw != NULL:
-            scale = <floating>(w * inv_sw_sum)
-            z = Z + i * k
+    if k == 1 and sw == NULL:
+        # one output unit, unweighted: the loop below without its inner
+        # loops (the same arithmetic: 0 + the one term), so it vectorises
+        for i in range(i0, i1):
+            loss = 0.0 + <double>T[i]
+            if out == OUT_IDENTITY:
+                loss = 0.5 * loss / k
+            rowloss[i] = 1.0 * loss
+    else:
+        for i in range(i0, i1):
+            r = rows[i] if rows != NULL else row0 + i
+            w = sw[r] if sw != NULL else 1.0
+            loss = 0
             for j in range(k):
-                z[j] = z[j] * scale
+                loss += T[i * k + j]
+            if out == OUT_IDENTITY:
+                loss = 0.5 * loss / k
+            rowloss[i] = w * loss
+            if sw != NULL:
+                scale = <floating>(w * inv_sw_sum)
+                z = Z + i * k
+                for j in range(k):
+                    z[j] = z[j] * scale
     if sw == NULL:
         # one scale for every row: one pass over the block
         scale = <floating>inv_sw_sum
