@@ -1849,13 +1849,14 @@ cdef void coef_norms(const floating* W, Py_ssize_t n_coef, const Penalty* pen,
 # (team_splits), train_epoch keeps one team for all the epoch's minibatches,
 # and two barriers a minibatch (bp_barrier_wait) replace the parallel region
 # each pass would open (2 cores, in-process A/B: 100-64-64-5 b64 10% and
-# 64-100-10 b200 8-14% faster an epoch, 784-256-128-10 unchanged): (1) the row blocks, each from its gather through its
-# deltas (row_block_pass), and the norms of the coefficients for the batch's
-# penalty; (2) the weight gradients in tiles of their rows, each tile's
-# optimizer update on the thread that made it (its gradient still in that
-# core's cache), the bias gradients and updates, and on thread 0 the loss.
-# The grid depends on the shapes and the tile budget only, never on the
-# number of threads, so the bits do not either.
+# 64-100-10 b200 8-14% faster an epoch, 784-256-128-10 unchanged). Before
+# the first barrier: the row blocks, each from its gather through its deltas
+# (row_block_pass), and the norms of the coefficients for the batch's
+# penalty. Before the second: the weight gradients in tiles of their rows,
+# each tile's optimizer update on the thread that made it (its gradient
+# still in that core's cache), the bias gradients and updates, and on
+# thread 0 the loss. The grid depends on the shapes and the tile budget
+# only, never on the number of threads, so the bits do not either.
 cdef struct EpochShared:
     bp_barrier barrier
     double lr              # this minibatch's step size (thread 0, before barrier 1)
