@@ -491,17 +491,19 @@ cdef extern from *:
        masked rejection (numpy's legacy bounded draw for a 32-bit range), with
        the position in the state kept in a register between refills: in
        memory, every draw would wait on the previous draw's store of it. */
+    static inline uint32_t bp_mt_temper(uint32_t y) {
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c5680U;
+        y ^= (y << 15) & 0xefc60000U;
+        return y ^ (y >> 18);
+    }
     static void bp_mt_shuffle(bp_mt_state* s, Py_ssize_t* x, Py_ssize_t n) {
         int pos = s->pos;
         for (Py_ssize_t i = n - 1; i > 0; i--) {
             uint32_t top = (uint32_t)i, mask = 0xFFFFFFFFU >> __builtin_clz(top), y;
             do {
                 if (pos >= 624) { bp_mt_refill(s); pos = 0; }
-                y = s->key[pos++];
-                y ^= y >> 11;
-                y ^= (y << 7) & 0x9d2c5680U;
-                y ^= (y << 15) & 0xefc60000U;
-                y = (y ^ (y >> 18)) & mask;
+                y = bp_mt_temper(s->key[pos++]) & mask;
             } while (y > top);
             Py_ssize_t t = x[i];
             x[i] = x[y];
@@ -510,13 +512,8 @@ cdef extern from *:
         s->pos = pos;
     }
     static inline uint32_t bp_mt_next32(bp_mt_state* s) {
-        uint32_t y;
         if (s->pos >= 624) bp_mt_refill(s);
-        y = s->key[s->pos++];
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9d2c5680U;
-        y ^= (y << 15) & 0xefc60000U;
-        return y ^ (y >> 18);
+        return bp_mt_temper(s->key[s->pos++]);
     }
     """
     ctypedef struct bp_mt_state:
@@ -1254,9 +1251,8 @@ cdef double output_delta(floating* Z, const floating* b, const floating* Y,
                          double* rowloss, floating* T, int n_threads) noexcept nogil:
     """BP1 over m rows. Row i of the batch is data row rows[i] (or row0 + i);
     T is m x k scratch. Returns sum_i w_i * loss_i, summed in row order."""
-    cdef Py_ssize_t c, i
+    cdef Py_ssize_t c
     cdef int rt = row_tiles(m)
-    cdef double total = 0
     if n_threads > 1 and rt > 1:
         # the row blocks of the forward products, each on its own thread
         for c in prange(rt, schedule='static', num_threads=n_threads):
@@ -1264,9 +1260,7 @@ cdef double output_delta(floating* Z, const floating* b, const floating* Y,
                                out, inv_sw_sum, rowloss, T)
     else:
         output_delta_range(Z, b, Y, sw, rows, row0, 0, m, k, out, inv_sw_sum, rowloss, T)
-    for i in range(m):
-        total += rowloss[i]
-    return total
+    return row_loss_total(rowloss, m)
 
 
 # --------------------------------------------------------------------------
@@ -1488,8 +1482,9 @@ cdef bint ROWS_LOCAL = True   # off only to test the two paths against each othe
 
 
 def _set_rows_local(bint on):
-    """Allow (default) or forbid row_block_pass; returns the previous
-    setting. For tests: both paths must give the same bits."""
+    """Allow (default) or forbid row_block_pass and the epoch team
+    (epoch_team), which both need rows_local; returns the previous setting.
+    For tests: the paths must give the same bits."""
     global ROWS_LOCAL
     previous = ROWS_LOCAL
     ROWS_LOCAL = on
@@ -1570,7 +1565,7 @@ cdef double forward_backward_block(const Net* net, const floating* params,
     as row_block_pass, one parallel region for all of them instead of one a
     product (a region's start and end cost ~0.85 us on 2 cores, against
     ~75 us a minibatch for 100-64-64-5 b64); the results are the same bits."""
-    cdef Py_ssize_t l, n_in, n_out, lda, L = net.L, i
+    cdef Py_ssize_t l, n_in, n_out, lda, L = net.L
     cdef floating* D
     cdef const floating* A_prev
     cdef double loss
@@ -1588,9 +1583,7 @@ cdef double forward_backward_block(const Net* net, const floating* params,
             for t in range(rt):
                 row_block_pass(net, params, work, Xg, <floating*>A0, lda0, rows, row0, m,
                                Y, sw, inv_sw_sum, rt, t)
-        loss = 0
-        for i in range(m):
-            loss += (<double*>(work + net.rowloss_off))[i]
+        loss = row_loss_total(<double*>(work + net.rowloss_off), m)
     else:
         if Xg != NULL:
             gather_rows(Xg, lda0, rows, m, <floating*>A0, n_threads)
@@ -1632,6 +1625,47 @@ cdef double forward_backward_block(const Net* net, const floating* params,
 
 
 cdef double SIGNAL_SECONDS = 0.0002   # most time between two looks for a pending signal
+
+
+cdef bint signal_pending(double* next_look) noexcept nogil:
+    """Whether a signal (Ctrl-C) is pending, looked at only once
+    SIGNAL_SECONDS have passed since the last look (next_look): every
+    minibatch of a large net, every few of a tiny one, whose minibatch is a
+    few microseconds."""
+    cdef bint pending = False
+    if bp_seconds() >= next_look[0]:
+        with gil:
+            pending = bp_check_signals() < 0
+        next_look[0] = bp_seconds() + SIGNAL_SECONDS
+    return pending
+
+
+cdef inline double batch_weight(const floating* sw, const Py_ssize_t* rows,
+                                Py_ssize_t m) noexcept nogil:
+    """sum(w) over a minibatch's rows, in row order (m without weights)."""
+    cdef Py_ssize_t i
+    cdef double total = 0
+    if sw == NULL:
+        return m
+    for i in range(m):
+        total += sw[rows[i]]
+    return total
+
+
+cdef inline double adam_step_size(double learning_rate, double beta_1, double beta_2,
+                                  Py_ssize_t t) noexcept nogil:
+    """Adam's step size at step t, with scikit-learn's bias corrections."""
+    return learning_rate * sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+
+
+cdef inline double row_loss_total(const double* rowloss, Py_ssize_t m) noexcept nogil:
+    """sum_i w_i loss_i over a block's m rows, in row order."""
+    cdef Py_ssize_t i
+    cdef double total = 0
+    for i in range(m):
+        total += rowloss[i]
+    return total
+
 
 cdef enum:
     GATHER_AHEAD = 8   # rows prefetched ahead: shuffled rows are cache misses
@@ -1766,11 +1800,13 @@ cdef struct Penalty:
     double l1          # alpha * l1_ratio
 
 
-cdef inline void chunk_norms(const floating* W, Py_ssize_t lo, Py_ssize_t hi,
+cdef inline void chunk_norms(const floating* W, Py_ssize_t n_coef, Py_ssize_t c,
                              const Penalty* pen, double* out) noexcept nogil:
     """out[0] = sum W^2 (if the L2 part is on), out[1] = sum |W| (if the L1
-    part is on) over [lo, hi), in 32 lanes combined in a fixed order: the
-    result depends on the chunk bounds only, never on the thread count."""
+    part is on) over chunk c of the n_coef coefficients, in 32 lanes
+    combined in a fixed order: the result depends on the chunk bounds only,
+    never on the thread count."""
+    cdef Py_ssize_t lo = c * CHUNK, hi = min(lo + CHUNK, n_coef)
     if floating is float:
         bp_norms_f(W + lo, hi - lo, pen.l2 != 0, pen.l1 != 0, out)
     else:
@@ -1797,6 +1833,18 @@ cdef double penalty_value(const Penalty* pen, const double* norms) noexcept nogi
     return 0.5 * pen.l2 * norms[0] + pen.l1 * norms[1]
 
 
+cdef inline void sum_chunk_norms(const double* partial, Py_ssize_t n_chunks,
+                                 double* norms) noexcept nogil:
+    """norms[0], norms[1]: the per-chunk partial norms (partial[2 c],
+    partial[2 c + 1]) summed in chunk order."""
+    cdef Py_ssize_t c
+    norms[0] = 0
+    norms[1] = 0
+    for c in range(n_chunks):
+        norms[0] += partial[2 * c]
+        norms[1] += partial[2 * c + 1]
+
+
 cdef void optimizer_step(const OptConfig* opt, floating* W, const floating* G,
                          floating* S1, floating* S2, Py_ssize_t n_coef,
                          Py_ssize_t n_params, double lr, const Penalty* pen,
@@ -1814,18 +1862,14 @@ cdef void optimizer_step(const OptConfig* opt, floating* W, const floating* G,
         for c in prange(n_chunks, schedule='static', num_threads=n_threads):
             step_chunk(opt, W, G, S1, S2, c * CHUNK, min((c + 1) * CHUNK, n_coef),
                        flr, fl2, fl1)
-            chunk_norms(W, c * CHUNK, min((c + 1) * CHUNK, n_coef), pen, partial + 2 * c)
+            chunk_norms(W, n_coef, c, pen, partial + 2 * c)
     else:
         for c in range(n_chunks):
             lo = c * CHUNK
             hi = min(lo + CHUNK, n_coef)
             step_chunk(opt, W, G, S1, S2, lo, hi, flr, fl2, fl1)
-            chunk_norms(W, lo, hi, pen, partial + 2 * c)
-    norms[0] = 0
-    norms[1] = 0
-    for c in range(n_chunks):
-        norms[0] += partial[2 * c]
-        norms[1] += partial[2 * c + 1]
+            chunk_norms(W, n_coef, c, pen, partial + 2 * c)
+    sum_chunk_norms(partial, n_chunks, norms)
     step_chunk(opt, W, G, S1, S2, n_coef, n_params, flr, <floating>0, <floating>0)
 
 
@@ -1836,7 +1880,7 @@ cdef void coef_norms(const floating* W, Py_ssize_t n_coef, const Penalty* pen,
     norms[0] = 0
     norms[1] = 0
     for c in range(n_chunks):
-        chunk_norms(W, c * CHUNK, min((c + 1) * CHUNK, n_coef), pen, partial)
+        chunk_norms(W, n_coef, c, pen, partial)
         norms[0] += partial[0]
         norms[1] += partial[1]
 
@@ -1916,7 +1960,7 @@ cdef void epoch_team(const Net* net, floating* params, floating* grads, floating
     cdef Py_ssize_t start = 0, m, i, l, n_in, n_out, lda, c, lo, hi
     cdef Py_ssize_t L = net.L, n_chunks = (net.n_coef + CHUNK - 1) // CHUNK
     cdef int sense = 0, rt, qt, t
-    cdef double sw_sum, loss, next_look = 0
+    cdef double sw_sum, next_look = 0
     cdef double norms[2]
     cdef floating* A0
     cdef floating* D
@@ -1928,16 +1972,11 @@ cdef void epoch_team(const Net* net, floating* params, floating* grads, floating
         next_look = bp_seconds() + SIGNAL_SECONDS
     while start < n:
         m = min(batch_size, n - start)
-        if sw != NULL:
-            sw_sum = 0
-            for i in range(m):
-                sw_sum += sw[order[start + i]]
-            if sw_sum == 0:
-                if tid == 0:
-                    sh.zero_weights = 1
-                break
-        else:
-            sw_sum = m
+        sw_sum = batch_weight(sw, order + start, m)
+        if sw_sum == 0:
+            if tid == 0:
+                sh.zero_weights = 1
+            break
         # (1) row blocks: gather, forward, BP1, BP2; the penalty's norms of
         # the coefficients as they stand, chunked as optimizer_step chunks them
         A0 = work + net.act_off[0] if gather else <floating*>(X + order[start] * d)
@@ -1949,15 +1988,14 @@ cdef void epoch_team(const Net* net, floating* params, floating* grads, floating
             t = t + nth
         c = tid
         while c < n_chunks:
-            chunk_norms(params, c * CHUNK, min((c + 1) * CHUNK, net.n_coef), pen,
-                        partial + 2 * c)
+            chunk_norms(params, net.n_coef, c, pen, partial + 2 * c)
             c = c + nth
         if tid == 0:
             sh.lr = learning_rate
             if opt.solver == OPT_ADAM:
                 step_count[0] += 1
-                sh.lr = (learning_rate * sqrt(1 - opt.beta_2 ** step_count[0])
-                         / (1 - opt.beta_1 ** step_count[0]))
+                sh.lr = adam_step_size(learning_rate, opt.beta_1, opt.beta_2,
+                                       step_count[0])
             step_count[1] += 1
         bp_barrier_wait(&sh.barrier, nth, &sense)
         # (2) BP4 by row tiles of each gradient, each tile then updated where
@@ -1990,21 +2028,10 @@ cdef void epoch_team(const Net* net, floating* params, floating* grads, floating
                 step_chunk(opt, params, grads, S1, S2, net.b_off[l], net.b_off[l] + n_out,
                            flr, <floating>0, <floating>0)
         if tid == 0:
-            loss = 0
-            for i in range(m):
-                loss += rowloss[i]
-            norms[0] = 0
-            norms[1] = 0
-            for c in range(n_chunks):
-                norms[0] += partial[2 * c]
-                norms[1] += partial[2 * c + 1]
-            sh.total += (loss / sw_sum + penalty_value(pen, norms) / sw_sum) * m
-            # signals (Ctrl-C) are looked at once SIGNAL_SECONDS have passed
-            if bp_seconds() >= next_look:
-                with gil:
-                    if bp_check_signals() < 0:
-                        sh.stop = 1
-                next_look = bp_seconds() + SIGNAL_SECONDS
+            sum_chunk_norms(partial, n_chunks, norms)
+            sh.total += (row_loss_total(rowloss, m) / sw_sum
+                         + penalty_value(pen, norms) / sw_sum) * m
+            sh.stop = signal_pending(&next_look)
         bp_barrier_wait(&sh.barrier, nth, &sense)
         if sh.stop:
             break
@@ -2197,15 +2224,10 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
                     A0 = xbuf       # gathered by forward_backward_block
                 else:
                     A0 = &X[0, 0] + order[start] * n_features
-            if swp != NULL:
-                sw_sum = 0
-                for i in range(m):
-                    sw_sum += swp[order[start + i]]
-                if sw_sum == 0:
-                    zero_weights = True
-                    break
-            else:
-                sw_sum = m
+            sw_sum = batch_weight(swp, &order[start], m)
+            if sw_sum == 0:
+                zero_weights = True
+                break
             drop.key = bp_mix64(seed ^ bp_mix64(<unsigned long long>step_count[1]))
             batch_loss = forward_backward_block(
                 &net, &params[0], &grads[0], &work[0], A0, n_features, xsp,
@@ -2216,22 +2238,14 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
             lr = learning_rate
             if opt.solver == OPT_ADAM:
                 step_count[0] += 1
-                lr = (learning_rate * sqrt(1 - beta_2 ** step_count[0])
-                      / (1 - beta_1 ** step_count[0]))
+                lr = adam_step_size(learning_rate, beta_1, beta_2, step_count[0])
             step_count[1] += 1
             optimizer_step(&opt, &params[0], &grads[0], &state1[0], S2,
                            net.n_coef, net.n_params, lr, &pen, sw_sum, &partial[0],
                            norms, opt_threads)
             start += m
-            # signals (Ctrl-C) are looked at once SIGNAL_SECONDS have passed
-            # since the last look: every minibatch of a large net, every few
-            # of a tiny one (whose minibatch is a few microseconds)
-            if bp_seconds() >= next_look:
-                with gil:
-                    if bp_check_signals() < 0:
-                        interrupted = True
-                next_look = bp_seconds() + SIGNAL_SECONDS
-            if interrupted:
+            if signal_pending(&next_look):
+                interrupted = True
                 break
     if interrupted:
         raise_pending()
