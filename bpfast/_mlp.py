@@ -146,7 +146,11 @@ class _BaseMLP(BaseEstimator):
             bound = np.sqrt(factor / (fan_in + fan_out))
             coef[...] = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
             intercept[...] = self._random_state.uniform(-bound, bound, fan_out)
-        self._best_params = net.params.copy()
+        # the weights early stopping falls back on if no epoch improves the
+        # validation score; only a fit with early stopping (or a later one
+        # under warm_start) can restore them, so other fits skip the copy
+        self._best_params = (net.params.copy() if self.early_stopping or self.warm_start
+                             else None)
         # Dropout masks come from a counter-based generator keyed by this seed
         # (drawn only when dropout is on, so the draws above and the shuffles
         # below stay scikit-learn's).
@@ -252,10 +256,11 @@ class _BaseMLP(BaseEstimator):
     def _check_finite(self, net, X, n_threads):
         """scikit-learn's error for non-finite weights; bpfast also raises it
         when finite weights are so large that the network's outputs overflow
-        on training rows (the first 256, read in place: no copy), so a fitted
-        model does not predict NaN there silently."""
+        on training rows (the first 64, read in place: no copy), so a fitted
+        model does not predict NaN there silently. (64 rows: on 784-256-128-10
+        the check took 1.5 ms of a fit with 256.)"""
         if np.isfinite(net.params).all():
-            if np.isfinite(net.forward(_kernel_X(X[:256], net.dtype), n_threads)[0]).all():
+            if np.isfinite(net.forward(_kernel_X(X[:64], net.dtype), n_threads)[0]).all():
                 return
             detail = " (its outputs overflow on the training data)"
         else:
@@ -412,7 +417,7 @@ class _BaseMLP(BaseEstimator):
             if progress is not None:
                 progress.close()
 
-        if early_stopping:
+        if early_stopping and self._best_params is not None:
             net.params[...] = self._best_params
 
     def _epoch_info(self, validation):
@@ -538,6 +543,27 @@ class _BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _binarize(binarizer, y):
+    """binarizer.transform(y) as a bool array. For 1-d numeric or string
+    labels of a binary or multiclass fit, made directly (one searchsorted and
+    one scatter: 0.1 ms for 5,000 labels of 10 classes, against 1.0-1.7 ms
+    through LabelBinarizer.transform); LabelBinarizer's own transform for
+    everything else, and for labels that are not all among its classes."""
+    classes = binarizer.classes_
+    if (isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "biufUS"
+            and binarizer.y_type_ in ("binary", "multiclass")
+            and not binarizer.sparse_input_ and classes.size >= 2
+            and classes.dtype.kind == y.dtype.kind):
+        index = np.minimum(np.searchsorted(classes, y), classes.size - 1)
+        if np.array_equal(classes[index], y):
+            if classes.size == 2:
+                return (index == 1).reshape(-1, 1)
+            Y = np.zeros((y.shape[0], classes.size), dtype=bool)
+            Y[np.arange(y.shape[0]), index] = True
+            return Y
+    return binarizer.transform(y).astype(bool)
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -671,7 +697,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             unknown = np.setdiff1d(unique_labels(y), self.classes_)
             if len(unknown):
                 raise ValueError(f"eval_set has classes not seen in fit: {unknown}.")
-        return self._label_binarizer.transform(y)
+        return _binarize(self._label_binarizer, y)
 
     def _output_activation(self):
         if self._label_binarizer.y_type_ == "multiclass":
@@ -698,8 +724,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 raise ValueError(
                     "`y` has classes not in `self.classes_`. "
                     f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
-        y = self._label_binarizer.transform(y).astype(bool)
-        return X, y
+        return X, _binarize(self._label_binarizer, y)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron classifier.

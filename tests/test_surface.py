@@ -198,6 +198,36 @@ def test_regressor_partial_fit(regression):
     np.testing.assert_allclose(models[1].loss_curve_, models[0].loss_curve_, rtol=1e-6)
 
 
+# -- target encoding ---------------------------------------------------------------------
+@pytest.mark.parametrize("labels", [
+    np.arange(50) % 10, np.arange(30) % 2, np.array(["b", "a", "c", "a"]),
+    np.array(["no", "yes", "no"]), (np.arange(40) % 6 - 3).astype(np.float64),
+    np.array([True, False, True]), (np.arange(30) % 3).astype(np.uint8),
+    np.array([-1, 1, 1, -1], dtype=np.int32)])
+def test_binarize_equals_label_binarizer(labels):
+    """The fit's direct encoding of 1-d labels is LabelBinarizer.transform's."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from bpfast._mlp import _binarize
+    binarizer = LabelBinarizer().fit(labels)
+    expected = binarizer.transform(labels).astype(bool)
+    got = _binarize(binarizer, labels)
+    assert got.dtype == bool and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_binarize_falls_back_where_labels_are_not_all_known():
+    """Labels outside the fitted classes (and a fit on a superset of the
+    labels, as partial_fit's classes make) encode as LabelBinarizer does."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from bpfast._mlp import _binarize
+    binarizer = LabelBinarizer().fit([0, 1, 2, 3])
+    for labels in (np.array([1, 2, 1]), np.array([5, 1, 0]), np.array([1.0, 3.0])):
+        np.testing.assert_array_equal(_binarize(binarizer, labels),
+                                      binarizer.transform(labels).astype(bool))
+
+
 # -- multilabel, multi-output -----------------------------------------------------------
 def test_multilabel_matches_sklearn():
     rng = np.random.RandomState(0)
