@@ -2436,6 +2436,44 @@ def shuffle(bit_generator, Py_ssize_t[::1] x):
                     x[j] = t
 
 
+cdef extern from *:
+    """
+    #if defined(__linux__)
+    #include <sys/mman.h>
+    #endif
+    /* Ask Linux to back [p, p + n) with transparent huge pages (where its
+       policy allows them); 1 if the advice was taken, 0 elsewhere. */
+    static int bp_advise_huge_pages(void* p, size_t n) {
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        return madvise(p, n, MADV_HUGEPAGE) == 0;
+    #else
+        (void)p; (void)n;
+        return 0;
+    #endif
+    }
+    """
+    int bp_advise_huge_pages(void* p, size_t n) noexcept nogil
+
+
+HUGE_PAGE = 2 * 1024 * 1024    # bytes of a transparent huge page (x86-64, arm64)
+
+
+def advise_huge_pages(unsigned char[::1] block):
+    """Advise the whole HUGE_PAGE-aligned pages inside block as transparent
+    huge pages (Linux; elsewhere nothing is done). Returns the bytes
+    advised. Touching them then costs a page fault per 2 MiB instead of one
+    per 4 KiB."""
+    cdef size_t start, lo, hi, huge = HUGE_PAGE
+    if block.shape[0] == 0:
+        return 0
+    start = <size_t>&block[0]
+    lo = (start + huge - 1) & ~(huge - 1)
+    hi = (start + <size_t>block.shape[0]) & ~(huge - 1)
+    if hi > lo and bp_advise_huge_pages(<void*>lo, hi - lo):
+        return hi - lo
+    return 0
+
+
 def all_finite(const floating[::1] x, int n_threads):
     """True when every element of x is finite (the input checks of fit and
     predict)."""

@@ -31,7 +31,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_array, check_i
                                       validate_data)
 
 from . import _kernels
-from ._network import Network, as_kernel_csr
+from ._network import Network, as_kernel_csr, zeroed_arrays
 from ._progress import make_progress
 from ._solvers import STOCHASTIC_SOLVERS, StochasticOptimizer, fit_lbfgs, shuffle_order
 from ._threads import kernel_threads, single_threaded_blas
@@ -358,8 +358,9 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
         gather = not sp.issparse(X) and self.shuffle
-        meta, work = net.workspace(batch_size, X.shape[1] if gather else 0)
-        buffers = (meta, work, np.empty(net.n_params, dtype=net.dtype), net.norm_scratch())
+        meta, work_len = net.meta(batch_size, X.shape[1] if gather else 0)
+        work, grads = zeroed_arrays(net.dtype, [work_len, net.n_params])
+        buffers = (meta, work, grads, net.norm_scratch())
         progress = make_progress(self.verbose, 1 if incremental else self.max_iter)
 
         try:

@@ -150,6 +150,43 @@ class Network:
                                       l1_ratio, dropout, seed, step)
 
 
+def _numpy_allows_huge_pages():
+    """numpy's own policy on huge pages (off under NUMPY_MADVISE_HUGEPAGE=0
+    or on kernels where it found them slow); on where numpy does not say."""
+    try:
+        from numpy._core.multiarray import _get_madvise_hugepage
+    except ImportError:
+        return True
+    return bool(_get_madvise_hugepage())
+
+
+def zeroed_arrays(dtype, lengths):
+    """Zeroed 1-d arrays of these lengths, carved from one block, each on a
+    64-byte line. The block's whole 2 MiB pages are advised as transparent
+    huge pages (where numpy's policy allows them), and the block is zeroed
+    by writing, so that touching it costs one page fault per huge page, or
+    one per 4 KiB page, instead of a fault onto the shared zero page at the
+    first read and a copy-on-write fault at the first write (what a calloc'd
+    array the optimizer reads before writing gets). Measured on
+    784-256-128-10 float64, where each fit's buffers come from fresh pages:
+    a fit's first epoch was ~7.7 ms (~13%) slower than the next ones."""
+    dtype = np.dtype(dtype)
+    per_line = max(1, 64 // dtype.itemsize)
+    starts, total = [], 0
+    for n in lengths:
+        starts.append(total)
+        total += -(-int(n) // per_line) * per_line
+    nbytes = total * dtype.itemsize
+    block = np.empty(nbytes + 64, dtype=np.uint8)
+    skip = -block.ctypes.data % 64
+    block = block[skip:skip + nbytes]
+    if nbytes >= _kernels.HUGE_PAGE and _numpy_allows_huge_pages():
+        _kernels.advise_huge_pages(block)
+    block[...] = 0
+    flat = block.view(dtype)
+    return [flat[start:start + int(n)] for start, n in zip(starts, lengths)]
+
+
 def _empty(dtype, ndim=1):
     return np.empty((0,) * ndim, dtype=dtype)
 

@@ -12,7 +12,7 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
 from . import _kernels
-from ._network import BLOCK_ROWS, _empty, kernel_input
+from ._network import BLOCK_ROWS, _empty, kernel_input, zeroed_arrays
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop")
 
@@ -58,9 +58,8 @@ class StochasticOptimizer:
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
         self.rho = float(rho)
-        self.state1 = np.zeros(n_params, dtype=dtype)
-        self.state2 = (np.zeros(n_params, dtype=dtype) if solver != "sgd"
-                       else np.zeros(0, dtype=dtype))
+        self.state1, self.state2 = zeroed_arrays(
+            dtype, [n_params, n_params if solver != "sgd" else 0])
         # [adam's t, minibatches seen (keys the dropout masks)]
         self.step = np.zeros(2, dtype=np.intp)
 

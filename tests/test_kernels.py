@@ -1,4 +1,6 @@
 """The compiled wrappers directly: GEMM twin, layout checks, flat views."""
+import os
+import sys
 import warnings
 from contextlib import contextmanager
 
@@ -7,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from bpfast import _kernels
-from bpfast._network import Network, as_kernel_csr, kernel_input
+from bpfast._network import Network, as_kernel_csr, kernel_input, zeroed_arrays
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -22,6 +24,38 @@ def test_gemm_row_major(dtype, trans_a, trans_b):
     expected = 2.0 * (A.T if trans_a else A) @ (B.T if trans_b else B) + 0.5 * C
     _kernels._gemm(trans_a, trans_b, 2.0, A, B, 0.5, C)
     np.testing.assert_allclose(C, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lengths", [[0], [1, 0, 7], [3, 1_000_000, 2, 0, 600_000]])
+def test_zeroed_arrays_are_separate_aligned_and_zero(dtype, lengths):
+    """The optimizer's state and a fit's buffers: one block (from 2 MiB up,
+    advised as huge pages), each array zero, on a 64-byte line, and apart
+    from the others."""
+    arrays = zeroed_arrays(dtype, lengths)
+    assert [a.shape for a in arrays] == [(n,) for n in lengths]
+    for a in arrays:
+        assert a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+        assert a.size == 0 or a.ctypes.data % 64 == 0
+        assert not a.any()
+    for i, a in enumerate(arrays):
+        a[...] = i + 1
+    for i, a in enumerate(arrays):
+        assert (a == i + 1).all()
+
+
+def test_advise_huge_pages_advises_whole_pages_only():
+    huge = _kernels.HUGE_PAGE
+    block = np.empty(3 * huge, dtype=np.uint8)
+    advised = _kernels.advise_huge_pages(block)
+    # linux: the 2 MiB-aligned pages inside (two or three); elsewhere none
+    assert advised % huge == 0 and advised <= 3 * huge
+    if os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled"):
+        assert advised >= 2 * huge     # a Linux kernel with huge pages
+    elif not sys.platform.startswith("linux"):
+        assert advised == 0
+    assert _kernels.advise_huge_pages(block[:0]) == 0
+    assert _kernels.advise_huge_pages(block[:huge // 2]) == 0
 
 
 def test_gemm_shape_mismatch_raises():
