@@ -33,7 +33,8 @@ from sklearn.utils.validation import (_check_sample_weight, check_array, check_i
 from . import _kernels
 from ._network import Network, as_kernel_csr, zeroed_arrays
 from ._progress import make_progress
-from ._solvers import STOCHASTIC_SOLVERS, StochasticOptimizer, fit_lbfgs, shuffle_order
+from ._solvers import (STOCHASTIC_SOLVERS, StochasticOptimizer, draw_uniform, fit_lbfgs,
+                       shuffle_order)
 from ._threads import kernel_threads, single_threaded_blas
 
 
@@ -144,8 +145,8 @@ class _BaseMLP(BaseEstimator):
         for coef, intercept in zip(self.coefs_, self.intercepts_):
             fan_in, fan_out = coef.shape
             bound = np.sqrt(factor / (fan_in + fan_out))
-            coef[...] = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
-            intercept[...] = self._random_state.uniform(-bound, bound, fan_out)
+            draw_uniform(self._random_state, -bound, bound, coef)
+            draw_uniform(self._random_state, -bound, bound, intercept)
         # the weights early stopping falls back on if no epoch improves the
         # validation score; only a fit with early stopping (or a later one
         # under warm_start) can restore them, so other fits skip the copy

@@ -201,6 +201,51 @@ def test_shuffle_reproduces_randomstate_shuffle(seed, n, bit_generator):
     assert ours.random_sample() == theirs.random_sample()
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("low,high", [(-0.0765, 0.0765), (-1.0, 3.0), (2.5, 1e6 / 3),
+                                      (0.0, 0.0)])
+def test_uniform_fill_reproduces_randomstate_uniform(dtype, low, high):
+    """The initial weights drawn in the kernels: RandomState.uniform's
+    values bit for bit (in float32, those values rounded), over sizes that
+    end before, at and across the generator's refills, and the stream left
+    where RandomState leaves it."""
+    assert _kernels.uniform_rounding() in (0, 1)   # else nothing is drawn inline
+    ours, theirs = np.random.RandomState(7), np.random.RandomState(7)
+    for n in (0, 1, 311, 312, 313, 5000, 200_704):
+        want = theirs.uniform(low, high, n).astype(dtype)
+        got = np.full(n, np.nan, dtype=dtype)
+        assert _kernels.uniform_fill(ours._bit_generator, low, high, got)
+        assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
+    assert ours.randint(2**31) == theirs.randint(2**31)
+    assert ours.random_sample() == theirs.random_sample()
+
+
+def test_draw_uniform_falls_back_to_randomstate():
+    """Where the kernels cannot promise RandomState's draws (another bit
+    generator, a RandomState subclass, an infinite range) they draw nothing
+    and RandomState.uniform fills the array."""
+    from bpfast._solvers import draw_uniform
+
+    class Counting(np.random.RandomState):
+        calls = 0
+
+        def uniform(self, *args, **kwargs):
+            Counting.calls += 1
+            return super().uniform(*args, **kwargs)
+
+    out = np.empty((3, 4))
+    assert not _kernels.uniform_fill(np.random.PCG64(0), 0.0, 1.0, out.reshape(-1))
+    assert not _kernels.uniform_fill(np.random.RandomState(0)._bit_generator, 0.0,
+                                     np.inf, out.reshape(-1))
+    for make in (lambda: np.random.RandomState(np.random.PCG64(3)), lambda: Counting(3),
+                 lambda: np.random.RandomState(3)):
+        got, want = make(), make()
+        draw_uniform(got, -0.5, 0.5, out)
+        np.testing.assert_array_equal(out, want.uniform(-0.5, 0.5, (3, 4)))
+        assert got.randint(2**31) == want.randint(2**31)
+    assert Counting.calls == 2   # the subclass's own uniform drew its values
+
+
 def test_shuffle_order_matches_sklearn_shuffle_and_falls_back():
     from sklearn.utils import shuffle as sk_shuffle
 
