@@ -2480,11 +2480,48 @@ cdef extern from *:
         return 0;
     #endif
     }
+    /* A private anonymous mapping of n bytes (a multiple of the page size)
+       that starts on a boundary of `align` bytes (a power of two), its first
+       `huge` bytes advised as huge pages; fresh from the kernel, so zero.
+       NULL where there is no mmap, or it fails. */
+    static void* bp_map_block(size_t n, size_t align, size_t huge) {
+    #if defined(__linux__)
+        size_t span = n + align, lead;
+        char* p = (char*)mmap(NULL, span, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == (char*)MAP_FAILED) return NULL;
+        lead = (align - ((size_t)p & (align - 1))) & (align - 1);
+        if (lead) munmap(p, lead);
+        if (span - lead - n) munmap(p + lead + n, span - lead - n);
+        if (huge) bp_advise_huge_pages(p + lead, huge);
+        return p + lead;
+    #else
+        (void)n; (void)align; (void)huge;
+        return NULL;
+    #endif
+    }
+    static void bp_unmap_block(void* p, size_t n) {
+    #if defined(__linux__)
+        munmap(p, n);
+    #else
+        (void)p; (void)n;
+    #endif
+    }
     """
     int bp_advise_huge_pages(void* p, size_t n) noexcept nogil
+    void* bp_map_block(size_t n, size_t align, size_t huge) noexcept nogil
+    void bp_unmap_block(void* p, size_t n) noexcept nogil
+
+cdef extern from "Python.h":
+    int PyTraceMalloc_Track(unsigned int domain, size_t ptr, size_t size)
+    int PyTraceMalloc_Untrack(unsigned int domain, size_t ptr)
+    int PyBuffer_FillInfo(Py_buffer* view, object exporter, void* buf, Py_ssize_t len,
+                          int readonly, int flags) except -1
 
 
 HUGE_PAGE = 2 * 1024 * 1024    # bytes of a transparent huge page (x86-64, arm64)
+cdef enum:
+    NUMPY_TRACE_DOMAIN = 389047    # numpy's tracemalloc domain: counted as its arrays
 
 
 def advise_huge_pages(unsigned char[::1] block):
@@ -2501,6 +2538,57 @@ def advise_huge_pages(unsigned char[::1] block):
     if hi > lo and bp_advise_huge_pages(<void*>lo, hi - lo):
         return hi - lo
     return 0
+
+
+cdef class HugePageBlock:
+    """Zeroed memory for the training buffers, from its own mapping (Linux):
+    it starts on a huge-page boundary and its whole 2 MiB pages are advised
+    as transparent huge pages, a last partial page rounded up to a whole one
+    when it is at least half used (at most 1 MiB more than asked), otherwise
+    left in 4 KiB pages. Fresh from the kernel each time: glibc hands
+    buffers of this size back to the kernel between fits, and touching fresh
+    memory in 4 KiB pages costs ~1.7 us a page on the development machine,
+    in 2 MiB pages ~0.05 us a 4 KiB (8 MB: 3.4 against 0.2 ms). Counted by
+    tracemalloc as numpy's own memory, at the size mapped. Exposes the
+    buffer protocol (bytes); np.frombuffer makes an array that keeps the
+    block alive. `size` is 0 where no block could be mapped (not Linux)."""
+    cdef char* ptr
+    cdef readonly Py_ssize_t size      # bytes mapped (the buffer's length)
+    cdef readonly Py_ssize_t huge      # bytes of it advised as huge pages
+
+    def __cinit__(self, Py_ssize_t nbytes):
+        cdef size_t hp = HUGE_PAGE, whole, tail, length
+        self.ptr = NULL
+        self.size = 0
+        self.huge = 0
+        if nbytes < 0:
+            raise ValueError("negative size")
+        whole = <size_t>nbytes // hp
+        tail = <size_t>nbytes % hp
+        if 2 * tail >= hp:
+            whole += 1
+            tail = 0
+        length = whole * hp + (tail + 4095) // 4096 * 4096
+        if whole == 0:
+            return
+        self.ptr = <char*>bp_map_block(length, hp, whole * hp)
+        if self.ptr == NULL:
+            return
+        self.size = <Py_ssize_t>length
+        self.huge = <Py_ssize_t>(whole * hp)
+        PyTraceMalloc_Track(NUMPY_TRACE_DOMAIN, <size_t>self.ptr, length)
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            PyTraceMalloc_Untrack(NUMPY_TRACE_DOMAIN, <size_t>self.ptr)
+            bp_unmap_block(self.ptr, <size_t>self.size)
+            self.ptr = NULL
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        PyBuffer_FillInfo(view, self, self.ptr, self.size, 0, flags)
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
 
 
 cdef int UNIFORM_ROUNDING = -2   # -2 unchecked, -1 unknown, 0 rounded twice, 1 fused

@@ -40,7 +40,7 @@ class Network:
         self.n_coef = int(w_sizes.sum())
         self.b_off = (self.n_coef + np.concatenate(([0], np.cumsum(fan_out)[:-1]))).astype(np.intp)
         self.n_params = self.n_coef + int(fan_out.sum())
-        self.params = np.zeros(self.n_params, dtype=self.dtype)
+        self.params = zeroed_arrays(self.dtype, [self.n_params])[0]
         self._metas = {}
 
     # -- views ---------------------------------------------------------------
@@ -162,14 +162,14 @@ def _numpy_allows_huge_pages():
 
 def zeroed_arrays(dtype, lengths):
     """Zeroed 1-d arrays of these lengths, carved from one block, each on a
-    64-byte line. The block's whole 2 MiB pages are advised as transparent
-    huge pages (where numpy's policy allows them), and the block is zeroed
-    by writing, so that touching it costs one page fault per huge page, or
-    one per 4 KiB page, instead of a fault onto the shared zero page at the
-    first read and a copy-on-write fault at the first write (what a calloc'd
-    array the optimizer reads before writing gets). Measured on
-    784-256-128-10 float64, where each fit's buffers come from fresh pages:
-    a fit's first epoch was ~7.7 ms (~13%) slower than the next ones."""
+    64-byte line. From 1 MiB up (where numpy's policy allows huge pages) the
+    block is a HugePageBlock: its own mapping, in 2 MiB pages, zero as the
+    kernel hands it out. Below that, or where no such block can be made,
+    numpy memory zeroed by writing, so that the optimizer's first read does
+    not fault onto the shared zero page before its first write faults again
+    (what a calloc'd array gets). Measured on 784-256-128-10 float64, whose
+    fits each get their buffers from fresh pages: a fit's first epoch ran
+    ~7.7 ms (~13%) slower than the next ones with calloc'd 4 KiB pages."""
     dtype = np.dtype(dtype)
     per_line = max(1, 64 // dtype.itemsize)
     starts, total = [], 0
@@ -177,13 +177,17 @@ def zeroed_arrays(dtype, lengths):
         starts.append(total)
         total += -(-int(n) // per_line) * per_line
     nbytes = total * dtype.itemsize
-    block = np.empty(nbytes + 64, dtype=np.uint8)
-    skip = -block.ctypes.data % 64
-    block = block[skip:skip + nbytes]
-    if nbytes >= _kernels.HUGE_PAGE and _numpy_allows_huge_pages():
-        _kernels.advise_huge_pages(block)
-    block[...] = 0
-    flat = block.view(dtype)
+    block = None
+    if nbytes >= _kernels.HUGE_PAGE // 2 and _numpy_allows_huge_pages():
+        mapped = _kernels.HugePageBlock(nbytes)
+        if mapped.size:
+            block = np.frombuffer(mapped, dtype=np.uint8)
+    if block is None:
+        block = np.empty(nbytes + 64, dtype=np.uint8)
+        skip = -block.ctypes.data % 64
+        block = block[skip:skip + nbytes]
+        block[...] = 0
+    flat = block[:nbytes].view(dtype)
     return [flat[start:start + int(n)] for start, n in zip(starts, lengths)]
 
 

@@ -44,6 +44,45 @@ def test_zeroed_arrays_are_separate_aligned_and_zero(dtype, lengths):
         assert (a == i + 1).all()
 
 
+def test_huge_page_block_sizes_zero_and_release():
+    """The training buffers' own mapping (Linux): whole 2 MiB pages, a last
+    page rounded up when at least half used and otherwise left in 4 KiB
+    pages, zero, writable, counted by tracemalloc while alive and unmapped
+    (uncounted) once the last array on it is gone; none under 1 MiB."""
+    import gc
+    import tracemalloc
+
+    huge = _kernels.HUGE_PAGE
+    assert _kernels.HugePageBlock(huge // 2 - 1).size == 0
+    if not sys.platform.startswith("linux"):
+        assert _kernels.HugePageBlock(3 * huge).size == 0
+        return
+    for nbytes, size, advised in [(huge // 2, huge, huge), (huge, huge, huge),
+                                  (huge + 5000, huge + 8192, huge),
+                                  (3 * huge - 1, 3 * huge, 3 * huge)]:
+        block = _kernels.HugePageBlock(nbytes)
+        assert (block.size, block.huge) == (size, advised)
+        arr = np.frombuffer(block, dtype=np.uint8)
+        assert arr.size == size and arr.flags.writeable and arr.ctypes.data % huge == 0
+        assert not arr.any()
+        arr[::4096] = 7
+        assert arr[::4096].sum() == 7 * (size // 4096)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        arr = np.frombuffer(_kernels.HugePageBlock(3 * huge), dtype=np.float64)
+        assert tracemalloc.get_traced_memory()[0] - before >= 3 * huge
+        view = arr[10:20]
+        del arr
+        gc.collect()
+        assert tracemalloc.get_traced_memory()[0] - before >= 3 * huge   # the view keeps it
+        del view
+        gc.collect()
+        assert tracemalloc.get_traced_memory()[0] - before < 4096
+    finally:
+        tracemalloc.stop()
+
+
 def test_advise_huge_pages_advises_whole_pages_only():
     huge = _kernels.HUGE_PAGE
     block = np.empty(3 * huge, dtype=np.uint8)
