@@ -2470,16 +2470,6 @@ cdef extern from *:
     #if defined(__linux__)
     #include <sys/mman.h>
     #endif
-    /* Ask Linux to back [p, p + n) with transparent huge pages (where its
-       policy allows them); 1 if the advice was taken, 0 elsewhere. */
-    static int bp_advise_huge_pages(void* p, size_t n) {
-    #if defined(__linux__) && defined(MADV_HUGEPAGE)
-        return madvise(p, n, MADV_HUGEPAGE) == 0;
-    #else
-        (void)p; (void)n;
-        return 0;
-    #endif
-    }
     /* A private anonymous mapping of n bytes (a multiple of the page size)
        that starts on a boundary of `align` bytes (a power of two), its first
        `huge` bytes advised as huge pages, populated; fresh from the kernel,
@@ -2494,7 +2484,10 @@ cdef extern from *:
         lead = (align - ((size_t)p & (align - 1))) & (align - 1);
         if (lead) munmap(p, lead);
         if (span - lead - n) munmap(p + lead + n, span - lead - n);
-        if (huge) bp_advise_huge_pages(p + lead, huge);
+    #if defined(MADV_HUGEPAGE)
+        /* transparent huge pages, where the kernel's policy allows them */
+        if (huge) madvise(p + lead, huge, MADV_HUGEPAGE);
+    #endif
     #if defined(MADV_POPULATE_WRITE)
         /* fault it all in now, in one call (Linux 5.14 on; an older kernel
            refuses and the pages fault in as they are touched): where huge
@@ -2516,7 +2509,6 @@ cdef extern from *:
     #endif
     }
     """
-    int bp_advise_huge_pages(void* p, size_t n) noexcept nogil
     void* bp_map_block(size_t n, size_t align, size_t huge) noexcept nogil
     void bp_unmap_block(void* p, size_t n) noexcept nogil
 
@@ -2532,22 +2524,6 @@ cdef enum:
     NUMPY_TRACE_DOMAIN = 389047    # numpy's tracemalloc domain: counted as its arrays
 
 
-def advise_huge_pages(unsigned char[::1] block):
-    """Advise the whole HUGE_PAGE-aligned pages inside block as transparent
-    huge pages (Linux; elsewhere nothing is done). Returns the bytes
-    advised. Touching them then costs a page fault per 2 MiB instead of one
-    per 4 KiB."""
-    cdef size_t start, lo, hi, huge = HUGE_PAGE
-    if block.shape[0] == 0:
-        return 0
-    start = <size_t>&block[0]
-    lo = (start + huge - 1) & ~(huge - 1)
-    hi = (start + <size_t>block.shape[0]) & ~(huge - 1)
-    if hi > lo and bp_advise_huge_pages(<void*>lo, hi - lo):
-        return hi - lo
-    return 0
-
-
 cdef class HugePageBlock:
     """Zeroed memory for the training buffers, from its own mapping (Linux):
     it starts on a huge-page boundary and its whole 2 MiB pages are advised
@@ -2558,10 +2534,10 @@ cdef class HugePageBlock:
     hands buffers of this size back to the kernel between fits, and touching
     fresh memory in 4 KiB pages costs ~1.7 us a page on the development
     machine, in 2 MiB pages ~0.05 us a 4 KiB (8 MB: 3.4 against 0.2 ms).
-    Counted by
-    tracemalloc as numpy's own memory, at the size mapped. Exposes the
-    buffer protocol (bytes); np.frombuffer makes an array that keeps the
-    block alive. `size` is 0 where no block could be mapped (not Linux)."""
+    Counted by tracemalloc as numpy's own memory, at the size mapped.
+    Exposes the buffer protocol (bytes); np.frombuffer makes an array that
+    keeps the block alive. `size` is 0 where no block could be mapped (not
+    Linux)."""
     cdef char* ptr
     cdef readonly Py_ssize_t size      # bytes mapped (the buffer's length)
     cdef readonly Py_ssize_t huge      # bytes of it advised as huge pages

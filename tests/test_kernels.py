@@ -1,5 +1,4 @@
 """The compiled wrappers directly: GEMM twin, layout checks, flat views."""
-import os
 import sys
 import warnings
 from contextlib import contextmanager
@@ -81,20 +80,6 @@ def test_huge_page_block_sizes_zero_and_release():
         assert tracemalloc.get_traced_memory()[0] - before < 4096
     finally:
         tracemalloc.stop()
-
-
-def test_advise_huge_pages_advises_whole_pages_only():
-    huge = _kernels.HUGE_PAGE
-    block = np.empty(3 * huge, dtype=np.uint8)
-    advised = _kernels.advise_huge_pages(block)
-    # linux: the 2 MiB-aligned pages inside (two or three); elsewhere none
-    assert advised % huge == 0 and advised <= 3 * huge
-    if os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled"):
-        assert advised >= 2 * huge     # a Linux kernel with huge pages
-    elif not sys.platform.startswith("linux"):
-        assert advised == 0
-    assert _kernels.advise_huge_pages(block[:0]) == 0
-    assert _kernels.advise_huge_pages(block[:huge // 2]) == 0
 
 
 def test_gemm_shape_mismatch_raises():
