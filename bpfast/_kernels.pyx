@@ -650,6 +650,12 @@ cdef inline bint block_fits(Py_ssize_t off, Py_ssize_t rows, Py_ssize_t cols,
     return rows == 0 or cols <= (limit - off) // rows
 
 
+cdef inline bint overlaps(const floating* a, Py_ssize_t n_a, const floating* b,
+                          Py_ssize_t n_b) noexcept nogil:
+    """Whether a[0:n_a] and b[0:n_b] share memory."""
+    return a < b + n_b and b < a + n_a
+
+
 cdef inline int clamp_threads(int n_threads) noexcept nogil:
     # never more than OpenMP's budget (an absurd count would fail to start)
     cdef int budget = bp_omp_max_threads()
@@ -1857,6 +1863,29 @@ cdef inline void step_chunk(const OptConfig* opt, floating* W, const floating* G
         sgd_chunk(W, G, S1, lo, hi, lr, <floating>opt.momentum, opt.nesterov, l2, l1)
 
 
+cdef enum:
+    STEP_BLOCK = 512     # elements a step_into copies ahead of their update
+
+
+cdef inline void step_into(const OptConfig* opt, const floating* W, floating* W_out,
+                           const floating* G, floating* S1, floating* S2, Py_ssize_t lo,
+                           Py_ssize_t hi, floating lr, floating l2,
+                           floating l1) noexcept nogil:
+    """step_chunk of W[lo:hi] with the result in W_out[lo:hi] (W itself
+    untouched, unless W_out is W): blocks of STEP_BLOCK elements are copied
+    to W_out and updated there while they are in L1. The same arithmetic,
+    so the same bits, as step_chunk in place."""
+    cdef Py_ssize_t b = lo, e
+    if W_out == W:
+        step_chunk(opt, W_out, G, S1, S2, lo, hi, lr, l2, l1)
+        return
+    while b < hi:
+        e = min(b + STEP_BLOCK, hi)
+        memcpy(W_out + b, W + b, (e - b) * sizeof(floating))
+        step_chunk(opt, W_out, G, S1, S2, b, e, lr, l2, l1)
+        b = e
+
+
 cdef double penalty_value(const Penalty* pen, const double* norms) noexcept nogil:
     # alpha * ((1 - l1_ratio) / 2 * |W|^2 + l1_ratio * |W|_1), before / sw_sum
     return 0.5 * pen.l2 * norms[0] + pen.l1 * norms[1]
@@ -1930,6 +1959,16 @@ cdef void coef_norms(const floating* W, Py_ssize_t n_coef, const Penalty* pen,
 # still in that core's cache), the bias gradients and updates, and on
 # thread 0 the loss. The grid depends on the shapes and the tile budget
 # only, never on the number of threads, so the bits do not either.
+#
+# Every core reads all of the weights before the first barrier, and each
+# then writes its own tiles of them: in place, that write finds its lines
+# shared with the other core and must take them back first (measured: a
+# 100k-float Adam update after another core read W, 110 against 40 us;
+# 784-256-128-10 float32, 83 against 30 us a minibatch a thread when the
+# forward read a copy instead). With a shadow vector the update goes to
+# the other vector, which the other core last read one minibatch ago
+# (mostly gone from its cache by then), and the two swap roles each
+# minibatch.
 cdef struct EpochShared:
     bp_barrier barrier
     double lr              # this minibatch's step size (thread 0, before barrier 1)
@@ -1975,9 +2014,9 @@ def _epoch_team(const Py_ssize_t[::1] meta, Py_ssize_t batch_size):
         team_splits(&net, batch_size)
 
 
-cdef void epoch_team(const Net* net, floating* params, floating* grads, floating* work,
-                     floating* S1, floating* S2, const floating* X, Py_ssize_t d,
-                     bint gather, const Py_ssize_t* order, Py_ssize_t n,
+cdef void epoch_team(const Net* net, floating* params, floating* shadow, floating* grads,
+                     floating* work, floating* S1, floating* S2, const floating* X,
+                     Py_ssize_t d, bint gather, const Py_ssize_t* order, Py_ssize_t n,
                      Py_ssize_t batch_size, const floating* Y, const floating* sw,
                      const OptConfig* opt, const Penalty* pen, double learning_rate,
                      Py_ssize_t* step_count, double* partial, EpochShared* sh,
@@ -1985,7 +2024,9 @@ cdef void epoch_team(const Net* net, floating* params, floating* grads, floating
     """Thread tid's part of one epoch (see above); nth threads call it, each
     with its own tid, and pass the same barriers in the same order. Every
     thread computes sw_sum itself (the same sum in the same order), so all
-    of them stop at a zero-weight minibatch without a word between them."""
+    of them stop at a zero-weight minibatch without a word between them.
+    With a shadow (else NULL), the parameters alternate between params and
+    shadow (see step_into) and end the epoch in params."""
     cdef Py_ssize_t start = 0, m, i, l, n_in, n_out, lda, c, lo, hi
     cdef Py_ssize_t L = net.L, n_chunks = (net.n_coef + CHUNK - 1) // CHUNK
     cdef int sense = 0, rt, qt, t
@@ -1997,6 +2038,9 @@ cdef void epoch_team(const Net* net, floating* params, floating* grads, floating
     cdef const floating* Xg = X if gather else NULL
     cdef double* rowloss = <double*>(work + net.rowloss_off)
     cdef floating flr, fl2, fl1
+    cdef floating* cur = params            # the parameters as they stand
+    cdef floating* nxt = shadow if shadow != NULL else params   # the update's
+    cdef floating* swap
     if tid == 0:
         next_look = bp_seconds() + SIGNAL_SECONDS
     while start < n:
@@ -2012,12 +2056,12 @@ cdef void epoch_team(const Net* net, floating* params, floating* grads, floating
         rt = row_tiles(m)
         t = tid
         while t < rt:
-            row_block_pass(net, params, work, Xg, A0, d, order + start, 0, m, Y, sw,
+            row_block_pass(net, cur, work, Xg, A0, d, order + start, 0, m, Y, sw,
                            1.0 / sw_sum, rt, t)
             t = t + nth
         c = tid
         while c < n_chunks:
-            chunk_norms(params, net.n_coef, c, pen, partial + 2 * c)
+            chunk_norms(cur, net.n_coef, c, pen, partial + 2 * c)
             c = c + nth
         if tid == 0:
             sh.lr = learning_rate
@@ -2050,21 +2094,30 @@ cdef void epoch_team(const Net* net, floating* params, floating* grads, floating
                           <const floating*>NULL, <const floating*>NULL, 0, <floating>0)
                 lo = net.w_off[l] + t * n_in // qt * n_out
                 hi = net.w_off[l] + (t + 1) * n_in // qt * n_out
-                step_chunk(opt, params, grads, S1, S2, lo, hi, flr, fl2, fl1)
+                step_into(opt, cur, nxt, grads, S1, S2, lo, hi, flr, fl2, fl1)
                 t = t + nth
             if (L - 1 - l) % nth == tid:
                 column_sums(D, m, n_out, grads + net.b_off[l], False)
-                step_chunk(opt, params, grads, S1, S2, net.b_off[l], net.b_off[l] + n_out,
-                           flr, <floating>0, <floating>0)
+                step_into(opt, cur, nxt, grads, S1, S2, net.b_off[l],
+                          net.b_off[l] + n_out, flr, <floating>0, <floating>0)
         if tid == 0:
             sum_chunk_norms(partial, n_chunks, norms)
             sh.total += (row_loss_total(rowloss, m) / sw_sum
                          + penalty_value(pen, norms) / sw_sum) * m
             sh.stop = signal_pending(&next_look)
         bp_barrier_wait(&sh.barrier, nth, &sense)
+        swap = cur
+        cur = nxt
+        nxt = swap
         if sh.stop:
             break
         start += m
+    if cur != params:
+        # the last update landed in the shadow: each thread copies its share
+        # back (the parallel region's end is the barrier after it)
+        lo = tid * net.n_params // nth
+        hi = (tid + 1) * net.n_params // nth
+        memcpy(params + lo, cur + lo, (hi - lo) * sizeof(floating))
 
 
 cdef int raise_pending() except -1:
@@ -2128,8 +2181,8 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
                 const floating[:, ::1] Y, const floating[::1] sample_weight,
                 const Py_ssize_t[::1] order, bint gather,
                 const Py_ssize_t[::1] meta, double slope,
-                floating[::1] params, floating[::1] grads, floating[::1] work,
-                floating[::1] state1, floating[::1] state2,
+                floating[::1] params, floating[::1] shadow, floating[::1] grads,
+                floating[::1] work, floating[::1] state1, floating[::1] state2,
                 Py_ssize_t[::1] step_count, double[::1] partial,
                 Py_ssize_t batch_size, str solver, double learning_rate,
                 double alpha, double l1_ratio, double momentum, bint nesterov,
@@ -2153,6 +2206,11 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
 
     solver: 'sgd' (state1 = velocity), 'adam' (state1 = m, state2 = v) or
     'rmsprop' (state1 = mean square, state2 = momentum buffer; beta_2 is rho).
+
+    shadow: empty, or a second parameter vector (as long as params, its
+    contents ignored) for the epoch team (see epoch_team): each update then
+    writes the other vector, and params holds the result when the call
+    returns. Results are the same bits with or without it.
     """
     cdef Net net
     cdef CSR xs
@@ -2174,6 +2232,7 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     cdef double next_look
     cdef EpochShared sh
     cdef floating* S2 = &state2[0] if state2.shape[0] > 0 else NULL
+    cdef floating* shadow_p = NULL
 
     unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
     check_data(&net, n_rows, n_features, Y.shape[0], Y.shape[1], sample_weight.shape[0])
@@ -2186,6 +2245,16 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     if grads.shape[0] != net.n_params or state1.shape[0] != net.n_params or \
             (opt.solver != OPT_SGD and state2.shape[0] != net.n_params):
         raise ValueError("gradient or optimizer state has the wrong length")
+    if shadow.shape[0] != 0:
+        if shadow.shape[0] != net.n_params:
+            raise ValueError("shadow must be empty or as long as params")
+        shadow_p = &shadow[0]
+        if overlaps(shadow_p, net.n_params, &params[0], net.n_params) or \
+                overlaps(shadow_p, net.n_params, &grads[0], net.n_params) or \
+                overlaps(shadow_p, net.n_params, &work[0], work.shape[0]) or \
+                overlaps(shadow_p, net.n_params, &state1[0], state1.shape[0]) or \
+                (S2 != NULL and overlaps(shadow_p, net.n_params, S2, state2.shape[0])):
+            raise ValueError("shadow must not share memory with the other buffers")
     if batch_size < 1 or batch_size > net.capacity:
         raise ValueError("batch_size exceeds the workspace capacity")
     if partial.shape[0] < 2 * ((net.n_coef + CHUNK - 1) // CHUNK) or step_count.shape[0] < 2:
@@ -2231,7 +2300,7 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
         with nogil, parallel(num_threads=n_threads):
             tid = threadid()
             nth = bp_omp_team_size()
-            epoch_team(&net, &params[0], &grads[0], &work[0], &state1[0], S2,
+            epoch_team(&net, &params[0], shadow_p, &grads[0], &work[0], &state1[0], S2,
                        &X[0, 0], n_features, gather, &order[0], n, batch_size, &Y[0, 0],
                        swp, &opt, &pen, learning_rate, &step_count[0], &partial[0], &sh,
                        tid, nth)

@@ -360,8 +360,13 @@ class _BaseMLP(BaseEstimator):
 
         gather = not sp.issparse(X) and self.shuffle
         meta, work_len = net.meta(batch_size, X.shape[1] if gather else 0)
-        work, grads = zeroed_arrays(net.dtype, [work_len, net.n_params])
-        buffers = (meta, work, grads, net.norm_scratch())
+        # a second parameter vector for the epoch team, which then updates
+        # into the other vector each minibatch (see _kernels.train_epoch)
+        team = (n_threads > 1 and not sp.issparse(X) and self.dropout == 0
+                and _kernels._epoch_team(meta, batch_size))
+        work, grads, shadow = zeroed_arrays(
+            net.dtype, [work_len, net.n_params, net.n_params if team else 0])
+        buffers = (meta, work, grads, net.norm_scratch(), shadow)
         progress = make_progress(self.verbose, 1 if incremental else self.max_iter)
 
         try:

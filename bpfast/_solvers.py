@@ -81,7 +81,7 @@ class StochasticOptimizer:
     def run_epoch(self, net, X, Y, sample_weight, order, gather, batch_size, alpha,
                   n_threads, buffers, l1_ratio=0.0, dropout=0.0, seed=0):
         """One epoch over the rows in `order`; returns the accumulated loss."""
-        meta, work, grads, partial = buffers
+        meta, work, grads, partial, shadow = buffers
         sw = _empty(net.dtype) if sample_weight is None else sample_weight
         if self.solver == "rmsprop":
             decay, momentum = self.rho, self.momentum
@@ -89,7 +89,7 @@ class StochasticOptimizer:
             decay, momentum = self.beta_2, self.momentum
         return _kernels.train_epoch(
             *kernel_input(X), Y, sw, order, gather, meta, net.slope,
-            net.params, grads, work, self.state1, self.state2, self.step, partial,
+            net.params, shadow, grads, work, self.state1, self.state2, self.step, partial,
             batch_size, self.solver, self.learning_rate, alpha, l1_ratio, momentum,
             self.nesterov, self.beta_1, decay, self.epsilon, dropout, seed, n_threads)
 

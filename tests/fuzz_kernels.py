@@ -268,15 +268,20 @@ class RefNet:
 
 
 def close(got, want, dtype, scale=1.0, what="", rtol=None, atol=None):
+    """got agrees with the reference: close where want is finite, and NaN
+    where want is NaN (a reference that overflows: the kernels must too)."""
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
+    if not math.isfinite(scale):   # the reference overflowed somewhere
+        finite = np.abs(want[np.isfinite(want)])
+        scale = float(finite.max(initial=0))
     if rtol is None:
         rtol = 2e-3 if dtype == np.float32 else 1e-7
-    if atol is None:
+    if atol is None or not math.isfinite(atol):
         atol = (2e-3 if dtype == np.float32 else 1e-9) * (1.0 + scale)
     if got.shape != want.shape:
         raise FuzzFailure(f"{what}: shape {got.shape}, expected {want.shape}")
-    bad = ~np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=False)
+    bad = ~np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
     if bad.any():
         i = np.flatnonzero(bad.ravel())[0]
         raise FuzzFailure(f"{what}: {bad.sum()} of {bad.size} values differ from the "
@@ -336,7 +341,8 @@ KERNEL_MUTATIONS = {
     "train_epoch": ["grads_short", "state1_short", "state2_short", "partial_short",
                     "step_empty", "order_oob", "order_nogather_shuffled", "batch_size",
                     "solver_unknown", "sw_length", "y_shape", "act_off0_negative",
-                    "sw_zero", "hyper_extreme", "aliasing"],
+                    "sw_zero", "hyper_extreme", "aliasing", "shadow_short",
+                    "shadow_aliasing"],
 }
 GEMM_MUTATIONS = ["shape_mismatch", "dtype_mix", "noncontig", "readonly_C", "fortran",
                   "nan_input", "misaligned"]
@@ -741,6 +747,11 @@ def build_network_case(r):
         expect = "no_crash"
     elif mut == "aliasing":
         expect = "no_crash"
+    elif mut == "shadow_short":
+        lengths["shadow"] = max(1, net.n_params - 1 - mi(3))
+        expect = "raise"
+    elif mut == "shadow_aliasing":
+        expect = "raise"
 
     # -- the arrays, guarded ----------------------------------------------------------
     def arr(name, values, dtype=None, is_input=True):
@@ -872,14 +883,22 @@ def build_network_case(r):
                        np.intp, is_input=False, layout=layouts["step_count"])
     partial = arena.array("partial", np.full(lengths.get("partial", 2 * n_chunks + 2),
                                              np.nan), np.float64, is_input=False)
+    # the epoch team's second parameter vector: empty (updates in place) or
+    # as long as params, its contents never read (NaN here to show it)
+    n_shadow = lengths.get("shadow", net.n_params if r["seed"] % 3 else 0)
+    shadow = arena.array("shadow", np.full(n_shadow, np.nan), dt, is_input=False)
     Y_a = arr("Y", Y)
     sw_a = arr("sample_weight", sw)
     order_a = arr("order", order, np.intp)
     if mut == "aliasing":
         grads = params_a
+    if mut == "shadow_aliasing":
+        shadow = [params_a, grads, state1, work][mi(4)][:net.n_params]
+        if shadow.shape[0] != net.n_params:
+            shadow = params_a
     kwargs = dict(kin, Y=Y_a, sample_weight=sw_a, order=order_a, gather=gather,
-                  meta=meta_a, slope=slope, params=params_a, grads=grads, work=work,
-                  state1=state1, state2=state2, step_count=step, partial=partial,
+                  meta=meta_a, slope=slope, params=params_a, shadow=shadow, grads=grads,
+                  work=work, state1=state1, state2=state2, step_count=step, partial=partial,
                   batch_size=bs, solver=solver_arg, learning_rate=lr, alpha=alpha,
                   momentum=momentum, nesterov=r["nesterov"], beta_1=b1, beta_2=b2,
                   epsilon=eps, n_threads=n_threads)

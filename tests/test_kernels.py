@@ -552,6 +552,88 @@ def test_epoch_team_gives_the_bits_of_the_product_by_product_path(dtype, params,
         assert np.array_equal(losses, fits[0][1])
 
 
+def _team_epochs(dtype, n_rows, shadow_len, threads, alpha=1e-3, l1_ratio=0.0,
+                 epochs=2, solver="adam"):
+    """params, the epoch losses and adam's step after `epochs` train_epoch calls
+    of a 70-96-40-3 net on 128-row minibatches, with a shadow of shadow_len
+    (filled with NaN: never read) on `threads` threads."""
+    rng = np.random.RandomState(3)
+    X = rng.randn(n_rows, 70).astype(dtype)
+    Y = np.eye(3, dtype=dtype)[rng.randint(0, 3, n_rows)]
+    net = Network([70, 96, 40, 3], "relu", "softmax", dtype)
+    net.params[...] = rng.uniform(-0.2, 0.2, net.n_params)
+    meta, work_len = net.meta(128, 70)
+    params = net.params.copy()
+    grads, s1, s2 = (np.zeros(net.n_params, dtype) for _ in range(3))
+    work = np.zeros(work_len, dtype)
+    shadow = np.full(shadow_len, np.nan, dtype)
+    step, partial = np.zeros(2, np.intp), np.full(len(net.norm_scratch()), np.nan)
+    losses = []
+    for epoch in range(epochs):
+        order = rng.permutation(n_rows).astype(np.intp)
+        losses.append(_kernels.train_epoch(
+            *kernel_input(X), Y, np.zeros(0, dtype), order, True, meta, net.slope,
+            params, shadow, grads, work, s1, s2, step, partial, 128, solver, 0.01, alpha,
+            l1_ratio, 0.9, True, 0.9, 0.999, 1e-8, 0.0, 0, threads))
+    return params, losses, step.copy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_rows", [530, 640, 256])
+@pytest.mark.parametrize("penalty", [(1e-3, 0.0), (0.02, 0.5), (0.0, 0.0)])
+def test_epoch_team_with_a_shadow_gives_the_bits_of_the_update_in_place(dtype, n_rows,
+                                                                         penalty):
+    """The team updating into a second parameter vector, minibatch by
+    minibatch (so that no core writes parameters the other one has just
+    read): params, losses and adam's step are those of the update in place,
+    on 1 and 2 threads, over two epochs of an odd number of minibatches (5,
+    the last one short: 530 rows; 5 full ones: 640) and an even one (2: 256),
+    with and without the penalty, and the shadow's contents are never read."""
+    alpha, l1_ratio = penalty
+    with _budget_of_two():
+        reference = _team_epochs(dtype, n_rows, 0, 1, alpha, l1_ratio)
+        net = Network([70, 96, 40, 3], "relu", "softmax", dtype)
+        assert _kernels._epoch_team(net.meta(128, 70)[0], 128)
+        for threads in (1, 2):
+            for shadow_len in (0, net.n_params):
+                params, losses, step = _team_epochs(dtype, n_rows, shadow_len, threads,
+                                                    alpha, l1_ratio)
+                assert np.all(np.isfinite(params))
+                assert np.array_equal(params, reference[0])
+                assert losses == reference[1]
+                assert np.array_equal(step, reference[2])
+
+
+def test_train_epoch_rejects_a_bad_shadow():
+    """A shadow must be empty or as long as params and apart from every
+    other buffer."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(256, 70)
+    Y = np.eye(3)[rng.randint(0, 3, 256)]
+    net = Network([70, 96, 40, 3], "relu", "softmax", np.float64)
+    meta, work_len = net.meta(128, 70)
+    n = net.n_params
+    block = np.zeros(5 * n + work_len)
+    params, grads, s1, s2 = (block[i * n:(i + 1) * n] for i in range(4))
+    work = block[4 * n:]
+    order = np.arange(256, dtype=np.intp)
+
+    def call(shadow):
+        _kernels.train_epoch(
+            *kernel_input(X), Y, np.zeros(0), order, True, meta, net.slope, params,
+            shadow, grads, work, s1, s2, np.zeros(2, np.intp),
+            net.norm_scratch(), 128, "adam", 1e-3, 1e-4,
+            0.0, 0.9, True, 0.9, 0.999, 1e-8, 0.0, 0, 2)
+
+    call(np.zeros(0))
+    call(np.zeros(n))
+    with pytest.raises(ValueError, match="shadow must be empty or as long"):
+        call(np.zeros(n - 1))
+    for overlapping in (params, block[n // 2:n // 2 + n], s2, work[:n], block[-n:]):
+        with pytest.raises(ValueError, match="shadow must not share memory"):
+            call(overlapping)
+
+
 def test_no_epoch_team_for_a_net_it_would_not_cut():
     """A net whose products the team's grid leaves whole (20-32-1, 32-row
     minibatches) runs on one thread, without a team: cutting it was measured

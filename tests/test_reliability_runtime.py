@@ -425,7 +425,7 @@ def _long_kernel_call(kind):
     n_chunks = -(-net.n_coef // _kernels.CHUNK_SIZE)
     kwargs = dict(kin, Y=Y, sample_weight=np.zeros(0), order=rng.permutation(n).astype(np.intp),
                   gather=True, meta=meta, slope=0.0, params=net.params,
-                  grads=np.empty(net.n_params), work=work,
+                  shadow=np.empty(net.n_params), grads=np.empty(net.n_params), work=work,
                   state1=np.zeros(net.n_params), state2=np.zeros(net.n_params),
                   step_count=np.zeros(2, dtype=np.intp), partial=np.zeros(2 * n_chunks + 2),
                   batch_size=200, solver="adam", learning_rate=1e-4, alpha=1e-4,
