@@ -216,6 +216,30 @@ def test_binarize_equals_label_binarizer(labels):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("labels", [
+    np.arange(50) % 10, np.arange(30) % 2, np.array([True, False, True]),
+    np.array([False, False]), np.array([7, 7, 7]), (np.arange(30) % 3).astype(np.uint8),
+    np.array([-1, 1, 1, -1], dtype=np.int32), np.array([2**40, -5, 0, 2**40]),
+    np.array(["b", "a", "c", "a"]), (np.arange(40) % 6 - 3).astype(np.float64),
+    np.array([[0, 1], [1, 1], [1, 0]]), np.zeros((3, 1), dtype=int)])
+def test_fitted_binarizer_is_label_binarizer_fit(labels):
+    """The fit's label binarizer, set directly for 1-d integer and bool
+    labels, has LabelBinarizer.fit's type, classes (values and dtype) and
+    transform; other labels go through fit itself."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from bpfast._mlp import _fitted_binarizer
+    expected = LabelBinarizer().fit(labels)
+    got = _fitted_binarizer(labels)
+    assert type(got) is LabelBinarizer
+    assert got.y_type_ == expected.y_type_
+    assert got.sparse_input_ == expected.sparse_input_
+    assert got.classes_.dtype == expected.classes_.dtype
+    np.testing.assert_array_equal(got.classes_, expected.classes_)
+    np.testing.assert_array_equal(got.transform(labels), expected.transform(labels))
+    assert got.get_params() == expected.get_params()
+
+
 def test_binarize_falls_back_where_labels_are_not_all_known():
     """Labels outside the fitted classes (and a fit on a superset of the
     labels, as partial_fit's classes make) encode as LabelBinarizer does."""
