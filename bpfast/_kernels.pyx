@@ -1903,12 +1903,13 @@ cdef inline void sum_chunk_norms(const double* partial, Py_ssize_t n_chunks,
         norms[1] += partial[2 * c + 1]
 
 
-cdef void optimizer_step(const OptConfig* opt, floating* W, const floating* G,
-                         floating* S1, floating* S2, Py_ssize_t n_coef,
+cdef void optimizer_step(const OptConfig* opt, const floating* W, floating* W_out,
+                         const floating* G, floating* S1, floating* S2, Py_ssize_t n_coef,
                          Py_ssize_t n_params, double lr, const Penalty* pen,
                          double sw_sum, double* partial, double* norms,
                          int n_threads) noexcept nogil:
-    """One update of the whole flat vector, in fixed CHUNKs of coefficients
+    """One update of the whole flat vector W into W_out (W itself where they
+    are the same: see step_into), in fixed CHUNKs of coefficients
     (penalised, with per-chunk norms of the result), then the intercepts.
     norms[0], norms[1] receive |W|^2 and |W|_1 of the updated coefficients."""
     cdef Py_ssize_t c, lo, hi
@@ -1918,17 +1919,17 @@ cdef void optimizer_step(const OptConfig* opt, floating* W, const floating* G,
     cdef floating fl1 = <floating>(pen.l1 / sw_sum)
     if n_threads > 1 and n_coef >= 2 * CHUNK:
         for c in prange(n_chunks, schedule='static', num_threads=n_threads):
-            step_chunk(opt, W, G, S1, S2, c * CHUNK, min((c + 1) * CHUNK, n_coef),
-                       flr, fl2, fl1)
-            chunk_norms(W, n_coef, c, pen, partial + 2 * c)
+            step_into(opt, W, W_out, G, S1, S2, c * CHUNK, min((c + 1) * CHUNK, n_coef),
+                      flr, fl2, fl1)
+            chunk_norms(W_out, n_coef, c, pen, partial + 2 * c)
     else:
         for c in range(n_chunks):
             lo = c * CHUNK
             hi = min(lo + CHUNK, n_coef)
-            step_chunk(opt, W, G, S1, S2, lo, hi, flr, fl2, fl1)
-            chunk_norms(W, n_coef, c, pen, partial + 2 * c)
+            step_into(opt, W, W_out, G, S1, S2, lo, hi, flr, fl2, fl1)
+            chunk_norms(W_out, n_coef, c, pen, partial + 2 * c)
     sum_chunk_norms(partial, n_chunks, norms)
-    step_chunk(opt, W, G, S1, S2, n_coef, n_params, flr, <floating>0, <floating>0)
+    step_into(opt, W, W_out, G, S1, S2, n_coef, n_params, flr, <floating>0, <floating>0)
 
 
 cdef void coef_norms(const floating* W, Py_ssize_t n_coef, const Penalty* pen,
@@ -2012,6 +2013,25 @@ def _epoch_team(const Py_ssize_t[::1] meta, Py_ssize_t batch_size):
     unpack_meta(meta, 0.0, meta[5], meta[7], &net)
     return batch_size >= 1 and rows_local(&net, batch_size) and \
         team_splits(&net, batch_size)
+
+
+def _shared_update(const Py_ssize_t[::1] meta, Py_ssize_t batch_size, int n_threads,
+                   bint sparse, bint dropout):
+    """Whether train_epoch (batch_size-row minibatches, n_threads threads,
+    sparse input or not, dropout or not) shares each update among threads,
+    in the epoch team or in chunks: where it does, it takes a shadow."""
+    cdef Net net
+    cdef int tm, tn
+    if meta.shape[0] < 8:
+        raise ValueError("meta array too short")
+    unpack_meta(meta, 0.0, meta[5], meta[7], &net)
+    if clamp_threads(n_threads) <= 1 or batch_size < 1:
+        return False
+    if not sparse and not dropout and rows_local(&net, batch_size) and \
+            team_splits(&net, batch_size):
+        return True
+    choose_tiles(batch_size, net.units[1], net.units[0], True, &tm, &tn)
+    return tm * tn > 1 and net.n_coef >= 2 * CHUNK
 
 
 cdef void epoch_team(const Net* net, floating* params, floating* shadow, floating* grads,
@@ -2208,7 +2228,8 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     'rmsprop' (state1 = mean square, state2 = momentum buffer; beta_2 is rho).
 
     shadow: empty, or a second parameter vector (as long as params, its
-    contents ignored) for the epoch team (see epoch_team): each update then
+    contents ignored) for updates shared among threads (the epoch team, see
+    epoch_team, or a chunked update on several threads): each update then
     writes the other vector, and params holds the result when the call
     returns. Results are the same bits with or without it.
     """
@@ -2233,6 +2254,9 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     cdef EpochShared sh
     cdef floating* S2 = &state2[0] if state2.shape[0] > 0 else NULL
     cdef floating* shadow_p = NULL
+    cdef floating* cur
+    cdef floating* nxt
+    cdef floating* swap
 
     unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
     check_data(&net, n_rows, n_features, Y.shape[0], Y.shape[1], sample_weight.shape[0])
@@ -2310,9 +2334,14 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
             raise ZeroDivisionError("Weights sum to zero, can't be normalized")
         return sh.total
 
+    # With a shadow and the update shared among threads, each update goes to
+    # the other vector, as in epoch_team (cur: the parameters as they stand)
+    cur = &params[0]
+    nxt = shadow_p if shadow_p != NULL and opt_threads > 1 and \
+        net.n_coef >= 2 * CHUNK else cur
     xbuf = &work[0] + net.act_off[0]
     with nogil:
-        coef_norms(&params[0], net.n_coef, &pen, &partial[0], norms)
+        coef_norms(cur, net.n_coef, &pen, &partial[0], norms)
         next_look = bp_seconds() + SIGNAL_SECONDS
         start = 0
         while start < n:
@@ -2328,7 +2357,7 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
                 break
             drop.key = bp_mix64(seed ^ bp_mix64(<unsigned long long>step_count[1]))
             batch_loss = forward_backward_block(
-                &net, &params[0], &grads[0], &work[0], A0, n_features, xsp,
+                &net, cur, &grads[0], &work[0], A0, n_features, xsp,
                 &order[start], 0, m, &Y[0, 0], swp, 1.0 / sw_sum, False, dropp, True,
                 &X[0, 0] if gather and not sparse else NULL, n_threads)
             batch_loss = batch_loss / sw_sum + penalty_value(&pen, norms) / sw_sum
@@ -2338,13 +2367,18 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
                 step_count[0] += 1
                 lr = adam_step_size(learning_rate, beta_1, beta_2, step_count[0])
             step_count[1] += 1
-            optimizer_step(&opt, &params[0], &grads[0], &state1[0], S2,
+            optimizer_step(&opt, cur, nxt, &grads[0], &state1[0], S2,
                            net.n_coef, net.n_params, lr, &pen, sw_sum, &partial[0],
                            norms, opt_threads)
+            swap = cur
+            cur = nxt
+            nxt = swap
             start += m
             if signal_pending(&next_look):
                 interrupted = True
                 break
+        if cur != &params[0]:
+            memcpy(&params[0], cur, net.n_params * sizeof(floating))
     if interrupted:
         raise_pending()
     if zero_weights:

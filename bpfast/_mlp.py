@@ -360,12 +360,13 @@ class _BaseMLP(BaseEstimator):
 
         gather = not sp.issparse(X) and self.shuffle
         meta, work_len = net.meta(batch_size, X.shape[1] if gather else 0)
-        # a second parameter vector for the epoch team, which then updates
-        # into the other vector each minibatch (see _kernels.train_epoch)
-        team = (n_threads > 1 and not sp.issparse(X) and self.dropout == 0
-                and _kernels._epoch_team(meta, batch_size))
+        # a second parameter vector, where the update is shared among threads:
+        # each minibatch then updates into the other vector, so that no core
+        # writes weights another one has just read (see _kernels.train_epoch)
+        shared = _kernels._shared_update(meta, batch_size, n_threads, sp.issparse(X),
+                                         self.dropout > 0)
         work, grads, shadow = zeroed_arrays(
-            net.dtype, [work_len, net.n_params, net.n_params if team else 0])
+            net.dtype, [work_len, net.n_params, net.n_params if shared else 0])
         buffers = (meta, work, grads, net.norm_scratch(), shadow)
         progress = make_progress(self.verbose, 1 if incremental else self.max_iter)
 

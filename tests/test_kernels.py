@@ -553,12 +553,14 @@ def test_epoch_team_gives_the_bits_of_the_product_by_product_path(dtype, params,
 
 
 def _team_epochs(dtype, n_rows, shadow_len, threads, alpha=1e-3, l1_ratio=0.0,
-                 epochs=2, solver="adam"):
+                 epochs=2, solver="adam", dropout=0.0, sparse=False):
     """params, the epoch losses and adam's step after `epochs` train_epoch calls
     of a 70-96-40-3 net on 128-row minibatches, with a shadow of shadow_len
     (filled with NaN: never read) on `threads` threads."""
     rng = np.random.RandomState(3)
     X = rng.randn(n_rows, 70).astype(dtype)
+    X[X < 0.3] = 0
+    Xin = as_kernel_csr(sp.csr_matrix(X), dtype) if sparse else X
     Y = np.eye(3, dtype=dtype)[rng.randint(0, 3, n_rows)]
     net = Network([70, 96, 40, 3], "relu", "softmax", dtype)
     net.params[...] = rng.uniform(-0.2, 0.2, net.n_params)
@@ -572,9 +574,9 @@ def _team_epochs(dtype, n_rows, shadow_len, threads, alpha=1e-3, l1_ratio=0.0,
     for epoch in range(epochs):
         order = rng.permutation(n_rows).astype(np.intp)
         losses.append(_kernels.train_epoch(
-            *kernel_input(X), Y, np.zeros(0, dtype), order, True, meta, net.slope,
+            *kernel_input(Xin), Y, np.zeros(0, dtype), order, not sparse, meta, net.slope,
             params, shadow, grads, work, s1, s2, step, partial, 128, solver, 0.01, alpha,
-            l1_ratio, 0.9, True, 0.9, 0.999, 1e-8, 0.0, 0, threads))
+            l1_ratio, 0.9, True, 0.9, 0.999, 1e-8, dropout, 11, threads))
     return params, losses, step.copy()
 
 
@@ -602,6 +604,42 @@ def test_epoch_team_with_a_shadow_gives_the_bits_of_the_update_in_place(dtype, n
                 assert np.array_equal(params, reference[0])
                 assert losses == reference[1]
                 assert np.array_equal(step, reference[2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("path", [dict(dropout=0.2), dict(sparse=True)])
+@pytest.mark.parametrize("solver", ["adam", "sgd", "rmsprop"])
+def test_chunked_update_with_a_shadow_gives_the_bits_of_the_update_in_place(dtype, path,
+                                                                            solver):
+    """Outside the epoch team (dropout, sparse input), an update shared among
+    threads in chunks also goes to the shadow: the same bits as in place, on
+    1 and 2 threads, for an odd and an even number of minibatches."""
+    with _budget_of_two():
+        net = Network([70, 96, 40, 3], "relu", "softmax", dtype)
+        meta = net.meta(128, 70)[0]
+        assert _kernels._shared_update(meta, 128, 2, path.get("sparse", False),
+                                       path.get("dropout", 0) > 0)
+        for n_rows in (640, 256):
+            reference = _team_epochs(dtype, n_rows, 0, 1, solver=solver, **path)
+            for threads in (1, 2):
+                got = _team_epochs(dtype, n_rows, net.n_params, threads, solver=solver,
+                                   **path)
+                assert np.all(np.isfinite(got[0]))
+                assert np.array_equal(got[0], reference[0])
+                assert got[1] == reference[1]
+
+
+def test_shared_update_says_where_a_fit_takes_a_shadow():
+    """A shadow where an update is shared among threads: the epoch team, or
+    chunks on several threads; none on one thread or for a net whose update
+    stays on one thread."""
+    with _budget_of_two():
+        wide = Network([70, 96, 40, 3], "relu", "softmax", np.float64).meta(128, 70)[0]
+        small = Network([20, 32, 1], "relu", "logistic", np.float64).meta(32, 20)[0]
+        for sparse, dropout in [(False, False), (True, False), (False, True)]:
+            assert _kernels._shared_update(wide, 128, 2, sparse, dropout)
+            assert not _kernels._shared_update(wide, 128, 1, sparse, dropout)
+            assert not _kernels._shared_update(small, 32, 2, sparse, dropout)
 
 
 def test_train_epoch_rejects_a_bad_shadow():
