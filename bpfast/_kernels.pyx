@@ -2004,6 +2004,28 @@ cdef bint team_splits(const Net* net, Py_ssize_t m) noexcept nogil:
     return False
 
 
+cdef bint runs_in_team(const Net* net, Py_ssize_t batch_size, bint sparse,
+                     bint dropout) noexcept nogil:
+    """Whether train_epoch, given more than one thread, runs an epoch of
+    batch_size-row minibatches in epoch_team."""
+    return not sparse and not dropout and rows_local(net, batch_size) and \
+        team_splits(net, batch_size)
+
+
+cdef int update_threads(const Net* net, Py_ssize_t batch_size,
+                        int n_threads) noexcept nogil:
+    """Threads of optimizer_step's chunked update outside the team. It is
+    shared among the threads only when the minibatch's first product is
+    (otherwise one thread computes all the gradients and the other threads'
+    share of the parameters would cross between the cores' caches every
+    minibatch: 2 cores, measured when 100-64-64-5 b64 had only one-tile
+    products, 14% slower an epoch when shared), and when the coefficients
+    fill two chunks."""
+    cdef int tm, tn
+    choose_tiles(batch_size, net.units[1], net.units[0], True, &tm, &tn)
+    return n_threads if tm * tn > 1 and net.n_coef >= 2 * CHUNK else 1
+
+
 def _epoch_team(const Py_ssize_t[::1] meta, Py_ssize_t batch_size):
     """For tests: whether train_epoch, given more than one thread, runs an
     epoch of batch_size-row minibatches (dense, no dropout) in epoch_team."""
@@ -2011,8 +2033,7 @@ def _epoch_team(const Py_ssize_t[::1] meta, Py_ssize_t batch_size):
     if meta.shape[0] < 8:
         raise ValueError("meta array too short")
     unpack_meta(meta, 0.0, meta[5], meta[7], &net)
-    return batch_size >= 1 and rows_local(&net, batch_size) and \
-        team_splits(&net, batch_size)
+    return batch_size >= 1 and runs_in_team(&net, batch_size, False, False)
 
 
 def _shared_update(const Py_ssize_t[::1] meta, Py_ssize_t batch_size, int n_threads,
@@ -2021,17 +2042,14 @@ def _shared_update(const Py_ssize_t[::1] meta, Py_ssize_t batch_size, int n_thre
     sparse input or not, dropout or not) shares each update among threads,
     in the epoch team or in chunks: where it does, it takes a shadow."""
     cdef Net net
-    cdef int tm, tn
     if meta.shape[0] < 8:
         raise ValueError("meta array too short")
     unpack_meta(meta, 0.0, meta[5], meta[7], &net)
-    if clamp_threads(n_threads) <= 1 or batch_size < 1:
+    n_threads = clamp_threads(n_threads)
+    if n_threads <= 1 or batch_size < 1:
         return False
-    if not sparse and not dropout and rows_local(&net, batch_size) and \
-            team_splits(&net, batch_size):
-        return True
-    choose_tiles(batch_size, net.units[1], net.units[0], True, &tm, &tn)
-    return tm * tn > 1 and net.n_coef >= 2 * CHUNK
+    return runs_in_team(&net, batch_size, sparse, dropout) or \
+        update_threads(&net, batch_size, n_threads) > 1
 
 
 cdef void epoch_team(const Net* net, floating* params, floating* shadow, floating* grads,
@@ -2249,7 +2267,7 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     cdef floating* xbuf
     cdef bint interrupted = False
     cdef bint zero_weights = False
-    cdef int tm, tn, opt_threads, tid, nth
+    cdef int opt_threads, tid, nth
     cdef double next_look
     cdef EpochShared sh
     cdef floating* S2 = &state2[0] if state2.shape[0] > 0 else NULL
@@ -2298,13 +2316,7 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     if sample_weight.shape[0] > 0:
         swp = &sample_weight[0]
     n_threads = clamp_threads(n_threads)
-    # The update is shared among the threads only when the minibatch's first
-    # product is: otherwise one thread computes all the gradients and the
-    # other threads' share of the parameters would cross between the cores'
-    # caches every minibatch (2 cores, measured when 100-64-64-5 b64 had
-    # only one-tile products: 14% slower an epoch when shared).
-    choose_tiles(batch_size, net.units[1], net.units[0], True, &tm, &tn)
-    opt_threads = n_threads if tm * tn > 1 else 1
+    opt_threads = update_threads(&net, batch_size, n_threads)
     opt.momentum = momentum
     opt.nesterov = nesterov
     opt.beta_1 = beta_1
@@ -2314,8 +2326,7 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     pen.l1 = alpha * l1_ratio
     drop.rate = dropout
 
-    if n_threads > 1 and not sparse and dropp == NULL and \
-            rows_local(&net, batch_size) and team_splits(&net, batch_size):
+    if n_threads > 1 and runs_in_team(&net, batch_size, sparse, dropp != NULL):
         # one team for the whole epoch (see epoch_team); the same bits as
         # the loop below
         memset(&sh, 0, sizeof(sh))
@@ -2337,8 +2348,7 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     # With a shadow and the update shared among threads, each update goes to
     # the other vector, as in epoch_team (cur: the parameters as they stand)
     cur = &params[0]
-    nxt = shadow_p if shadow_p != NULL and opt_threads > 1 and \
-        net.n_coef >= 2 * CHUNK else cur
+    nxt = shadow_p if shadow_p != NULL and opt_threads > 1 else cur
     xbuf = &work[0] + net.act_off[0]
     with nogil:
         coef_norms(cur, net.n_coef, &pen, &partial[0], norms)
