@@ -515,30 +515,68 @@ cdef extern from *:
         if (s->pos >= 624) bp_mt_refill(s);
         return bp_mt_temper(s->key[s->pos++]);
     }
+    /* lower + range * u over u[0:k], into out64 (which may be u itself)
+       or rounded to float into out32. With `fused` each value is one fused
+       multiply-add (what a numpy whose compiler contracted it computes),
+       otherwise it is rounded twice: all the products are stored first, and
+       an empty asm that may have changed them stands between them and the
+       sums, so this compiler cannot contract the two into one instruction
+       and still vectorises both loops. */
+    static void bp_uniform_scale(double* u, Py_ssize_t k, double lower, double range,
+                                 int fused, double* out64, float* out32) {
+        Py_ssize_t j;
+        double* v = out64 ? out64 : u;
+        if (fused) {
+            for (j = 0; j < k; j++) v[j] = fma(range, u[j], lower);
+        } else {
+    #if defined(__GNUC__)
+            for (j = 0; j < k; j++) v[j] = range * u[j];
+            __asm__ __volatile__("" : : "r"(v) : "memory");
+            for (j = 0; j < k; j++) v[j] = lower + v[j];
+    #else
+            for (j = 0; j < k; j++) {
+                volatile double t = range * u[j];
+                v[j] = lower + t;
+            }
+    #endif
+        }
+        if (!out64) for (j = 0; j < k; j++) out32[j] = (float)v[j];
+    }
     /* n values of RandomState.uniform: lower + range * u, u the 53-bit
-       double numpy's MT19937 makes of two draws, (a * 2^26 + b) / 2^53.
-       With `fused` the value is one fused multiply-add (what a numpy whose
-       compiler contracted it computes), otherwise it is rounded twice (the
-       volatile keeps this compiler from contracting it). Into out64, or
-       rounded to float into out32. */
+       double numpy's MT19937 makes of two draws, (a * 2^26 + b) / 2^53;
+       into out64, or rounded to float into out32. A block of the state at
+       a time: its words tempered in one loop, paired into u in another,
+       then scaled (bp_uniform_scale), each loop vectorised (4x the speed of
+       one value at a time here: 0.18 against 0.78 ms for 235k values). A
+       value whose two words straddle a refill (the position is odd where a
+       single 32-bit draw came before) is made on its own. */
     static void bp_mt_uniform(bp_mt_state* s, double lower, double range, int fused,
                               double* out64, float* out32, Py_ssize_t n) {
+        uint32_t w[624];
+        double u[312];
         int pos = s->pos;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            uint32_t a, b;
-            double u, v;
+        Py_ssize_t i = 0, j, k;
+        while (i < n) {
             if (pos >= 624) { bp_mt_refill(s); pos = 0; }
-            a = bp_mt_temper(s->key[pos++]) >> 5;
-            if (pos >= 624) { bp_mt_refill(s); pos = 0; }
-            b = bp_mt_temper(s->key[pos++]) >> 6;
-            u = ((double)a * 67108864.0 + (double)b) / 9007199254740992.0;
-            if (fused) {
-                v = fma(range, u, lower);
+            if (pos == 623) {
+                uint32_t a = bp_mt_temper(s->key[623]) >> 5, b;
+                bp_mt_refill(s);
+                b = bp_mt_temper(s->key[0]) >> 6;
+                pos = 1;
+                u[0] = ((double)a * 67108864.0 + (double)b) / 9007199254740992.0;
+                k = 1;
             } else {
-                volatile double t = range * u;
-                v = lower + t;
+                k = (624 - pos) / 2;
+                if (k > n - i) k = n - i;
+                for (j = 0; j < 2 * k; j++) w[j] = bp_mt_temper(s->key[pos + j]);
+                for (j = 0; j < k; j++)
+                    u[j] = ((double)(w[2 * j] >> 5) * 67108864.0 + (double)(w[2 * j + 1] >> 6))
+                           / 9007199254740992.0;
+                pos += 2 * k;
             }
-            if (out64) out64[i] = v; else out32[i] = (float)v;
+            bp_uniform_scale(u, k, lower, range, fused, out64 ? out64 + i : NULL,
+                             out32 ? out32 + i : NULL);
+            i += k;
         }
         s->pos = pos;
     }

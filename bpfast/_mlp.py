@@ -260,7 +260,7 @@ class _BaseMLP(BaseEstimator):
         on training rows (the first 64, read in place: no copy), so a fitted
         model does not predict NaN there silently. (64 rows: on 784-256-128-10
         the check took 1.5 ms of a fit with 256.)"""
-        if np.isfinite(net.params).all():
+        if _kernels.all_finite(net.params, n_threads):
             if np.isfinite(net.forward(_kernel_X(X[:64], net.dtype), n_threads)[0]).all():
                 return
             detail = " (its outputs overflow on the training data)"

@@ -40,7 +40,7 @@ def draw_uniform(random_state, low, high, out):
     generator's state afterwards are certain to be RandomState's own (a
     plain RandomState over numpy's MT19937: see _kernels.uniform_fill); by
     RandomState.uniform otherwise. (784-256-128-10's initial weights: no
-    1.6 MB temporary, and 0.75 against 0.97 ms for the draws.)"""
+    1.6 MB temporary, and 0.29 against 1.3 ms for the seeding and the draws.)"""
     bit_generator = getattr(random_state, "_bit_generator", None)
     if (type(random_state) is np.random.RandomState and out.flags.c_contiguous
             and _kernels.uniform_fill(bit_generator, float(low), float(high),

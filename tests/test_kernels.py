@@ -228,13 +228,18 @@ def test_shuffle_reproduces_randomstate_shuffle(seed, n, bit_generator):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("low,high", [(-0.0765, 0.0765), (-1.0, 3.0), (2.5, 1e6 / 3),
                                       (0.0, 0.0)])
-def test_uniform_fill_reproduces_randomstate_uniform(dtype, low, high):
+@pytest.mark.parametrize("odd", [False, True])
+def test_uniform_fill_reproduces_randomstate_uniform(dtype, low, high, odd):
     """The initial weights drawn in the kernels: RandomState.uniform's
     values bit for bit (in float32, those values rounded), over sizes that
     end before, at and across the generator's refills, and the stream left
-    where RandomState leaves it."""
+    where RandomState leaves it. With `odd`, single 32-bit draws come first
+    and leave the generator at an odd word, so one value in each refill
+    takes its two words from either side of it."""
     assert _kernels.uniform_rounding() in (0, 1)   # else nothing is drawn inline
     ours, theirs = np.random.RandomState(7), np.random.RandomState(7)
+    while odd and ours.get_state()[2] % 2 == 0:
+        assert ours.randint(2**31) == theirs.randint(2**31)
     for n in (0, 1, 311, 312, 313, 5000, 200_704):
         want = theirs.uniform(low, high, n).astype(dtype)
         got = np.full(n, np.nan, dtype=dtype)
