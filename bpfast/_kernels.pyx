@@ -2673,6 +2673,54 @@ cdef extern from "Python.h":
 HUGE_PAGE = 2 * 1024 * 1024    # bytes of a transparent huge page (x86-64, arm64)
 cdef enum:
     NUMPY_TRACE_DOMAIN = 389047    # numpy's tracemalloc domain: counted as its arrays
+    CACHE_SLOTS = 4                # most mappings kept for reuse (a fit makes three)
+cdef size_t CACHE_BYTES = 64 * 1024 * 1024    # most bytes kept for reuse
+
+# Mappings of blocks that were freed, kept for the next blocks of the same
+# size: the next fit of the same network (a grid search's, a cross
+# validation's, every partial_fit call) takes its blocks from here, zeroed
+# by memset, instead of faulting in fresh pages that the kernel must zero
+# (784-256-128-10 float32, one fit's three blocks: ~1 ms fresh). Oldest
+# first; at most CACHE_SLOTS of them and CACHE_BYTES in all. Not counted by
+# tracemalloc while kept; release_block_cache unmaps them.
+cdef char* cache_ptr[CACHE_SLOTS]
+cdef size_t cache_size[CACHE_SLOTS]
+cdef int cache_count = 0
+cdef size_t cache_total = 0
+
+
+cdef void cache_drop_oldest() noexcept:
+    global cache_count, cache_total
+    cdef int i
+    bp_unmap_block(cache_ptr[0], cache_size[0])
+    cache_total -= cache_size[0]
+    for i in range(1, cache_count):
+        cache_ptr[i - 1] = cache_ptr[i]
+        cache_size[i - 1] = cache_size[i]
+    cache_count -= 1
+
+
+cdef int cache_take(size_t length) noexcept:
+    """Index of a kept mapping of exactly `length` bytes, the newest such, or -1."""
+    cdef int i
+    for i in range(cache_count - 1, -1, -1):
+        if cache_size[i] == length:
+            return i
+    return -1
+
+
+def release_block_cache():
+    """Unmap the freed HugePageBlock mappings kept for reuse; returns the
+    bytes released."""
+    cdef size_t released = cache_total
+    while cache_count > 0:
+        cache_drop_oldest()
+    return released
+
+
+def block_cache():
+    """(mappings, bytes) kept for reuse now."""
+    return cache_count, cache_total
 
 
 cdef class HugePageBlock:
@@ -2681,23 +2729,28 @@ cdef class HugePageBlock:
     as transparent huge pages, a last partial page rounded up to a whole one
     when it is at least half used (at most 1 MiB more than asked), otherwise
     left in 4 KiB pages, and populated at once (one madvise, where the
-    kernel has MADV_POPULATE_WRITE). Fresh from the kernel each time: glibc
-    hands buffers of this size back to the kernel between fits, and touching
-    fresh memory in 4 KiB pages costs ~1.7 us a page on the development
-    machine, in 2 MiB pages ~0.05 us a 4 KiB (8 MB: 3.4 against 0.2 ms).
-    Counted by tracemalloc as numpy's own memory, at the size mapped.
+    kernel has MADV_POPULATE_WRITE). Touching fresh memory in 4 KiB pages
+    costs ~1.7 us a page on the development machine, in 2 MiB pages ~0.05 us
+    a 4 KiB (8 MB: 3.4 against 0.2 ms). A freed block's mapping is kept for
+    the next block of its size (see the cache above), which memset zeroes;
+    others come fresh from the kernel. Counted by tracemalloc as numpy's own
+    memory, at the size mapped, while the block lives.
     Exposes the buffer protocol (bytes); np.frombuffer makes an array that
     keeps the block alive. `size` is 0 where no block could be mapped (not
     Linux)."""
     cdef char* ptr
     cdef readonly Py_ssize_t size      # bytes mapped (the buffer's length)
     cdef readonly Py_ssize_t huge      # bytes of it advised as huge pages
+    cdef readonly bint reused          # the mapping of a freed block, zeroed
 
     def __cinit__(self, Py_ssize_t nbytes):
+        global cache_count, cache_total
         cdef size_t hp = HUGE_PAGE, whole, tail, length
+        cdef int i
         self.ptr = NULL
         self.size = 0
         self.huge = 0
+        self.reused = False
         if nbytes < 0:
             raise ValueError("negative size")
         whole = <size_t>nbytes // hp
@@ -2708,18 +2761,43 @@ cdef class HugePageBlock:
         length = whole * hp + (tail + 4095) // 4096 * 4096
         if whole == 0:
             return
-        self.ptr = <char*>bp_map_block(length, hp, whole * hp)
-        if self.ptr == NULL:
-            return
+        i = cache_take(length)
+        if i >= 0:
+            self.ptr = cache_ptr[i]
+            cache_total -= length
+            cache_count -= 1
+            while i < cache_count:
+                cache_ptr[i] = cache_ptr[i + 1]
+                cache_size[i] = cache_size[i + 1]
+                i += 1
+            with nogil:
+                memset(self.ptr, 0, length)
+            self.reused = True
+        else:
+            self.ptr = <char*>bp_map_block(length, hp, whole * hp)
+            if self.ptr == NULL:
+                return
         self.size = <Py_ssize_t>length
         self.huge = <Py_ssize_t>(whole * hp)
         PyTraceMalloc_Track(NUMPY_TRACE_DOMAIN, <size_t>self.ptr, length)
 
     def __dealloc__(self):
-        if self.ptr != NULL:
-            PyTraceMalloc_Untrack(NUMPY_TRACE_DOMAIN, <size_t>self.ptr)
-            bp_unmap_block(self.ptr, <size_t>self.size)
-            self.ptr = NULL
+        global cache_count, cache_total
+        cdef size_t length = <size_t>self.size
+        if self.ptr == NULL:
+            return
+        PyTraceMalloc_Untrack(NUMPY_TRACE_DOMAIN, <size_t>self.ptr)
+        if length <= CACHE_BYTES:
+            while cache_count > 0 and (cache_count == CACHE_SLOTS or
+                                       cache_total + length > CACHE_BYTES):
+                cache_drop_oldest()
+            cache_ptr[cache_count] = self.ptr
+            cache_size[cache_count] = length
+            cache_count += 1
+            cache_total += length
+        else:
+            bp_unmap_block(self.ptr, length)
+        self.ptr = NULL
 
     def __getbuffer__(self, Py_buffer* view, int flags):
         PyBuffer_FillInfo(view, self, self.ptr, self.size, 0, flags)

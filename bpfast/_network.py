@@ -164,10 +164,11 @@ def zeroed_arrays(dtype, lengths):
     """Zeroed 1-d arrays of these lengths, carved from one block, each on a
     64-byte line. From 1 MiB up (where numpy's policy allows huge pages) the
     block is a HugePageBlock: its own mapping, in 2 MiB pages, zero as the
-    kernel hands it out. Below that, or where no such block can be made,
-    numpy memory zeroed by writing, so that the optimizer's first read does
-    not fault onto the shared zero page before its first write faults again
-    (what a calloc'd array gets). Measured on 784-256-128-10 float64, whose
+    kernel hands it out, or a freed block's mapping of the same size zeroed
+    again (the next fit of the same network). Below that, or where no such
+    block can be made, numpy memory zeroed by writing, so that the
+    optimizer's first read does not fault onto the shared zero page before
+    its first write faults again (what a calloc'd array gets). Measured on 784-256-128-10 float64, whose
     fits each get their buffers from fresh pages: a fit's first epoch ran
     ~7.7 ms (~13%) slower than the next ones with calloc'd 4 KiB pages."""
     dtype = np.dtype(dtype)

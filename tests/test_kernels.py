@@ -46,8 +46,8 @@ def test_zeroed_arrays_are_separate_aligned_and_zero(dtype, lengths):
 def test_huge_page_block_sizes_zero_and_release():
     """The training buffers' own mapping (Linux): whole 2 MiB pages, a last
     page rounded up when at least half used and otherwise left in 4 KiB
-    pages, zero, writable, counted by tracemalloc while alive and unmapped
-    (uncounted) once the last array on it is gone; none under 1 MiB."""
+    pages, zero, writable, counted by tracemalloc while alive and no longer
+    once the last array on it is gone; none under 1 MiB."""
     import gc
     import tracemalloc
 
@@ -80,6 +80,65 @@ def test_huge_page_block_sizes_zero_and_release():
         assert tracemalloc.get_traced_memory()[0] - before < 4096
     finally:
         tracemalloc.stop()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mappings on Linux only")
+def test_huge_page_block_reuses_freed_mappings():
+    """A freed block's mapping is kept for the next block of the same size,
+    which gets it zeroed; tracemalloc counts it only while a block holds it;
+    at most four mappings and 64 MiB are kept, oldest dropped first, and
+    release_block_cache unmaps them."""
+    import gc
+    import tracemalloc
+
+    huge = _kernels.HUGE_PAGE
+    _kernels.release_block_cache()
+    assert _kernels.block_cache() == (0, 0)
+    block = _kernels.HugePageBlock(3 * huge)
+    arr = np.frombuffer(block, dtype=np.uint8)
+    assert not block.reused
+    arr[...] = 0xFF
+    address = arr.ctypes.data
+    del block, arr
+    gc.collect()
+    assert _kernels.block_cache() == (1, 3 * huge)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        block = _kernels.HugePageBlock(3 * huge - 100)     # the same mapping's size
+        arr = np.frombuffer(block, dtype=np.uint8)
+        assert block.reused and arr.ctypes.data == address and block.size == 3 * huge
+        assert not arr.any()
+        assert tracemalloc.get_traced_memory()[0] - before >= 3 * huge
+        assert _kernels.block_cache() == (0, 0)
+        other = _kernels.HugePageBlock(2 * huge)            # none of its size kept
+        assert not other.reused and other.size == 2 * huge
+        del block, arr, other
+        gc.collect()
+        assert tracemalloc.get_traced_memory()[0] - before < 4096
+    finally:
+        tracemalloc.stop()
+    assert _kernels.block_cache() == (2, 5 * huge)
+    # at most four kept, the oldest dropped first
+    blocks = [_kernels.HugePageBlock(k * huge) for k in range(4, 10)]
+    while blocks:
+        blocks.pop(0)             # freed in order: 4, 5, ..., 9 huge pages
+    gc.collect()
+    assert _kernels.block_cache() == (4, (6 + 7 + 8 + 9) * huge)
+    assert not _kernels.HugePageBlock(4 * huge).reused   # kept when freed, 6 dropped
+    assert _kernels.HugePageBlock(9 * huge).reused
+    # at most 64 MiB kept: a bigger block is unmapped when freed, and one
+    # that would pass the bound drops older ones first
+    assert _kernels.release_block_cache() == (7 + 8 + 9 + 4) * huge
+    _kernels.HugePageBlock(33 * huge)
+    gc.collect()
+    assert _kernels.block_cache() == (0, 0)
+    for k in (20, 16):
+        _kernels.HugePageBlock(k * huge)
+    gc.collect()
+    assert _kernels.block_cache() == (1, 16 * huge)
+    assert _kernels.release_block_cache() == 16 * huge
+    assert _kernels.block_cache() == (0, 0)
 
 
 def test_gemm_shape_mismatch_raises():
