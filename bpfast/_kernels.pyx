@@ -1588,9 +1588,10 @@ cdef void row_block_pass(const Net* net, const floating* params, floating* work,
                          const floating* Xg, floating* A0, Py_ssize_t lda0,
                          const Py_ssize_t* rows, Py_ssize_t row0, Py_ssize_t m,
                          const floating* Y, const floating* sw, double inv_sw_sum,
-                         int rt, int t) noexcept nogil:
+                         int rt, int t, Py_ssize_t first) noexcept nogil:
     """Row block t of rt (see rows_local): the gather of its rows (when Xg is
-    not NULL: X rows[i] into A0), the forward pass, BP1 and BP2 down to the
+    not NULL: X rows[i] into A0), the forward pass from layer `first` on (0,
+    or 1 where epoch_team has made layer 0's output), BP1 and BP2 down to the
     first hidden layer, each product the tile pgemm would make of it."""
     cdef Py_ssize_t l, n_in, n_out
     cdef Py_ssize_t r0 = t * m // rt, r1 = (t + 1) * m // rt, L = net.L
@@ -1599,7 +1600,7 @@ cdef void row_block_pass(const Net* net, const floating* params, floating* work,
     cdef const floating* A
     if Xg != NULL:
         gather_range(Xg, lda0, rows, r0, r1, A0)
-    for l in range(L):
+    for l in range(first, L):
         n_in = net.units[l]
         n_out = net.units[l + 1]
         A = A0 if l == 0 else work + net.act_off[l]
@@ -1651,11 +1652,11 @@ cdef double forward_backward_block(const Net* net, const floating* params,
         if n_threads > 1 and rt > 1:
             for t in prange(rt, schedule='static', num_threads=n_threads):
                 row_block_pass(net, params, work, Xg, <floating*>A0, lda0, rows, row0, m,
-                               Y, sw, inv_sw_sum, rt, t)
+                               Y, sw, inv_sw_sum, rt, t, 0)
         else:
             for t in range(rt):
                 row_block_pass(net, params, work, Xg, <floating*>A0, lda0, rows, row0, m,
-                               Y, sw, inv_sw_sum, rt, t)
+                               Y, sw, inv_sw_sum, rt, t, 0)
         loss = row_loss_total(<double*>(work + net.rowloss_off), m)
     else:
         if Xg != NULL:
@@ -1753,6 +1754,21 @@ cdef inline void gather_range(const floating* X, Py_ssize_t d, const Py_ssize_t*
         if i + GATHER_AHEAD < i1:
             bp_prefetch(X + rows[i + GATHER_AHEAD] * d, d * sizeof(floating))
         memcpy(out + i * d, X + rows[i] * d, d * sizeof(floating))
+
+
+cdef inline void gather_columns(const floating* X, Py_ssize_t d, const Py_ssize_t* rows,
+                                Py_ssize_t m, Py_ssize_t k0, Py_ssize_t k1,
+                                floating* out) noexcept nogil:
+    """Columns k0:k1 of X's rows rows[0:m] into the same columns of out
+    (m rows, d wide)."""
+    cdef Py_ssize_t i
+    cdef size_t width = (k1 - k0) * sizeof(floating)
+    for i in range(min(GATHER_AHEAD, m)):
+        bp_prefetch(X + rows[i] * d + k0, width)
+    for i in range(m):
+        if i + GATHER_AHEAD < m:
+            bp_prefetch(X + rows[i + GATHER_AHEAD] * d + k0, width)
+        memcpy(out + i * d + k0, X + rows[i] * d + k0, width)
 
 
 cdef void gather_rows(const floating* X, Py_ssize_t d, const Py_ssize_t* rows,
@@ -1993,7 +2009,9 @@ cdef void coef_norms(const floating* W, Py_ssize_t n_coef, const Penalty* pen,
 # 64-100-10 b200 8-14% faster an epoch, 784-256-128-10 unchanged). Before
 # the first barrier: the row blocks, each from its gather through its deltas
 # (row_block_pass), and the norms of the coefficients for the batch's
-# penalty. Before the second: the weight gradients in tiles of their rows,
+# penalty; where layer 0's product is made in two halves of its inputs
+# (input_halves), a barrier of its own comes after the halves, and the row
+# blocks start from their sum at layer 1. Before the second: the weight gradients in tiles of their rows,
 # each tile's optimizer update on the thread that made it (its gradient
 # still in that core's cache), the bias gradients and updates, and on
 # thread 0 the loss. The grid depends on the shapes and the tile budget
@@ -2042,6 +2060,36 @@ cdef bint team_splits(const Net* net, Py_ssize_t m) noexcept nogil:
     return False
 
 
+cdef enum:
+    # no input halves for a smaller first product (2 m n k); 784-256-128-10
+    # b200 has 80 MFLOP, 64-100-10 b200 2.6
+    INPUT_HALVES_MIN_FLOPS = 8388608
+
+
+cdef bint input_halves(const Net* net, Py_ssize_t m) noexcept nogil:
+    """Whether epoch_team makes layer 0's product of an m-row minibatch in
+    two halves of its inputs (rows 0:k and k:n_0 of W_0, k = n_0 // 2, the
+    two row tiles of its weight gradient) rather than in two row blocks:
+    where the minibatch is cut in two row blocks, the weight gradient in two
+    row tiles, and the product is large. Each half is one product of all m
+    rows, A[:, half] @ W_0[half, :], and the output is their sum plus the
+    bias, (P_0 + P_1) + b, in that order, on any number of threads. Thread t
+    gathers, multiplies by and updates only its half of the inputs and of
+    W_0, the largest operand: on 2 cores none of them crosses to the other
+    core's cache any more, where with row blocks every core read all of W_0
+    after each one had updated its half, and read the other's gathered rows
+    for the gradient (in-process A/B, 784-256-128-10 b200: float32 ~3%,
+    float64 ~1.5% faster an epoch). What crosses instead is half of the
+    other half's product (100 x 256 of it), read once by the sum."""
+    cdef Py_ssize_t n0, n1
+    if net.L < 2 or row_tiles(m) != 2:
+        return False
+    n0 = net.units[0]
+    n1 = net.units[1]
+    return grad_row_tiles(n0, n1, m) == 2 and \
+        2.0 * <double>m * <double>n0 * <double>n1 >= INPUT_HALVES_MIN_FLOPS
+
+
 cdef bint runs_in_team(const Net* net, Py_ssize_t batch_size, bint sparse,
                      bint dropout) noexcept nogil:
     """Whether train_epoch, given more than one thread, runs an epoch of
@@ -2074,6 +2122,16 @@ def _epoch_team(const Py_ssize_t[::1] meta, Py_ssize_t batch_size):
     return batch_size >= 1 and runs_in_team(&net, batch_size, False, False)
 
 
+def _input_halves(const Py_ssize_t[::1] meta, Py_ssize_t m):
+    """For tests: whether epoch_team makes layer 0's product of an m-row
+    minibatch in two halves of its inputs (see input_halves)."""
+    cdef Net net
+    if meta.shape[0] < 8:
+        raise ValueError("meta array too short")
+    unpack_meta(meta, 0.0, meta[5], meta[7], &net)
+    return m >= 1 and input_halves(&net, m)
+
+
 def _shared_update(const Py_ssize_t[::1] meta, Py_ssize_t batch_size, int n_threads,
                    bint sparse, bint dropout):
     """Whether train_epoch (batch_size-row minibatches, n_threads threads,
@@ -2088,6 +2146,21 @@ def _shared_update(const Py_ssize_t[::1] meta, Py_ssize_t batch_size, int n_thre
         return False
     return runs_in_team(&net, batch_size, sparse, dropout) or \
         update_threads(&net, batch_size, n_threads) > 1
+
+
+cdef void sum_halves(floating* Z, const floating* P, const floating* b, Py_ssize_t r0,
+                     Py_ssize_t r1, Py_ssize_t n, int act, floating slope) noexcept nogil:
+    """Rows r0:r1 of layer 0's output from its two input halves (see
+    input_halves): Z = f((Z + P) + b)."""
+    cdef Py_ssize_t i, j
+    cdef floating* z
+    cdef const floating* p
+    for i in range(r0, r1):
+        z = Z + i * n
+        p = P + i * n
+        for j in range(n):
+            z[j] = z[j] + p[j]
+        bias_activation_row(z, b, n, act, slope)
 
 
 cdef void epoch_team(const Net* net, floating* params, floating* shadow, floating* grads,
@@ -2117,6 +2190,8 @@ cdef void epoch_team(const Net* net, floating* params, floating* shadow, floatin
     cdef floating* cur = params            # the parameters as they stand
     cdef floating* nxt = shadow if shadow != NULL else params   # the update's
     cdef floating* swap
+    cdef Py_ssize_t n0 = net.units[0], n1 = net.units[1], k0, k1, first
+    cdef int h
     if tid == 0:
         next_look = bp_seconds() + SIGNAL_SECONDS
     while start < n:
@@ -2130,10 +2205,33 @@ cdef void epoch_team(const Net* net, floating* params, floating* shadow, floatin
         # the coefficients as they stand, chunked as optimizer_step chunks them
         A0 = work + net.act_off[0] if gather else <floating*>(X + order[start] * d)
         rt = row_tiles(m)
+        first = 0
+        if input_halves(net, m):
+            # layer 0's product in two halves of its inputs (see input_halves):
+            # half h gathered and multiplied by thread h % nth, into layer 0's
+            # output (h = 0) or layer 0's delta, free until BP2 writes it
+            h = tid
+            while h < 2:
+                k0 = h * n0 // 2
+                k1 = (h + 1) * n0 // 2
+                if gather:
+                    gather_columns(X, d, order + start, m, k0, k1, A0)
+                gemm(False, False, <int>m, <int>n1, <int>(k1 - k0), <floating>1, A0 + k0,
+                     <int>d, cur + net.w_off[0] + k0 * n1, <int>n1, <floating>0,
+                     work + (net.act_off[1] if h == 0 else net.delta_off[0]), <int>n1)
+                h = h + nth
+            bp_barrier_wait(&sh.barrier, nth, &sense)
+            t = tid
+            while t < rt:
+                sum_halves(work + net.act_off[1], work + net.delta_off[0],
+                           cur + net.b_off[0], t * m // rt, (t + 1) * m // rt, n1,
+                           net.activation, <floating>net.slope)
+                t = t + nth
+            first = 1
         t = tid
         while t < rt:
-            row_block_pass(net, cur, work, Xg, A0, d, order + start, 0, m, Y, sw,
-                           1.0 / sw_sum, rt, t)
+            row_block_pass(net, cur, work, <const floating*>NULL if first else Xg, A0, d,
+                           order + start, 0, m, Y, sw, 1.0 / sw_sum, rt, t, first)
             t = t + nth
         c = tid
         while c < n_chunks:
@@ -2364,9 +2462,12 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     pen.l1 = alpha * l1_ratio
     drop.rate = dropout
 
-    if n_threads > 1 and runs_in_team(&net, batch_size, sparse, dropp != NULL):
+    if (n_threads > 1 or input_halves(&net, batch_size)) and \
+            runs_in_team(&net, batch_size, sparse, dropp != NULL):
         # one team for the whole epoch (see epoch_team); the same bits as
-        # the loop below
+        # the loop below, except where layer 0's product is made in halves
+        # of its inputs (input_halves), which only the team does, on any
+        # number of threads
         memset(&sh, 0, sizeof(sh))
         tid = 0
         nth = 1

@@ -670,6 +670,89 @@ def test_epoch_team_with_a_shadow_gives_the_bits_of_the_update_in_place(dtype, n
                 assert np.array_equal(step, reference[2])
 
 
+def _halves_epochs(dtype, threads, local=True, gather=True, weighted=False,
+                   activation="tanh", solver="adam", epochs=2):
+    """params, the epoch losses and adam's step after `epochs` train_epoch
+    calls of a 384-160-24-4 net on 128-row minibatches of 530 rows (four,
+    then one of 18), whose first product (15.7 MFLOP a minibatch) epoch_team
+    makes in two halves of its inputs under a tile budget of 2."""
+    rng = np.random.RandomState(5)
+    X = rng.randn(530, 384).astype(dtype)
+    Y = np.eye(4, dtype=dtype)[rng.randint(0, 4, 530)]
+    sw = rng.uniform(0.5, 2.0, 530).astype(dtype) if weighted else np.zeros(0, dtype)
+    net = Network([384, 160, 24, 4], activation, "softmax", dtype)
+    net.params[...] = rng.uniform(-0.1, 0.1, net.n_params)
+    meta, work_len = net.meta(128, 384)
+    params = net.params.copy()
+    grads, s1, s2 = (np.zeros(net.n_params, dtype) for _ in range(3))
+    work = np.full(work_len, np.nan, dtype)
+    shadow = np.full(net.n_params if threads > 1 else 0, np.nan, dtype)
+    step, partial = np.zeros(2, np.intp), np.full(len(net.norm_scratch()), np.nan)
+    losses = []
+    saved = _kernels._set_rows_local(local)
+    try:
+        for epoch in range(epochs):
+            order = (rng.permutation(530) if gather else np.arange(530)).astype(np.intp)
+            losses.append(_kernels.train_epoch(
+                *kernel_input(X), Y, sw, order, gather, meta, net.slope, params, shadow,
+                grads, work, s1, s2, step, partial, 128, solver, 0.01, 1e-3, 0.0, 0.9,
+                True, 0.9, 0.999, 1e-8, 0.0, 11, threads))
+    finally:
+        _kernels._set_rows_local(saved)
+    return params, losses, step.copy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gather,weighted,activation", [
+    (True, False, "tanh"), (False, True, "relu"), (True, True, "logistic")])
+def test_input_halves_give_the_same_bits_on_1_and_2_threads(dtype, gather, weighted,
+                                                            activation):
+    """Where epoch_team makes layer 0's product in two halves of its inputs
+    (input_halves), it does so on one thread too, so the bits do not depend
+    on the thread count; they differ from the product by product path only
+    by rounding (the two halves are summed, then the bias added: compared
+    under sgd, whose steps do not magnify rounding as adam's do). With the
+    rows gathered or read in place, with sample weights, and a last, short
+    minibatch (18 rows, one row block: made whole)."""
+    with _budget_of_two():
+        net = Network([384, 160, 24, 4], activation, "softmax", dtype)
+        meta = net.meta(128, 384)[0]
+        assert _kernels._input_halves(meta, 128) and _kernels._epoch_team(meta, 128)
+        assert not _kernels._input_halves(meta, 18)
+        one = _halves_epochs(dtype, 1, gather=gather, weighted=weighted,
+                             activation=activation)
+        two = _halves_epochs(dtype, 2, gather=gather, weighted=weighted,
+                             activation=activation)
+        assert np.all(np.isfinite(one[0]))
+        assert np.array_equal(one[0], two[0])
+        assert one[1] == two[1]
+        assert np.array_equal(one[2], two[2]) and one[2][1] == 10
+        halves, whole = (_halves_epochs(dtype, 2, local=local, gather=gather,
+                                        weighted=weighted, activation=activation,
+                                        solver="sgd") for local in (True, False))
+        tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-11,
+                                                                          atol=1e-14)
+        assert not np.array_equal(halves[0], whole[0])
+        np.testing.assert_allclose(halves[0], whole[0], **tol)
+        np.testing.assert_allclose(halves[1], whole[1], **tol)
+
+
+def test_input_halves_only_for_a_large_first_product_cut_in_two():
+    """Halves of the inputs where the minibatch is cut in two row blocks, the
+    first weight gradient in two row tiles, and the first product has at
+    least 8 MFLOP; never without a hidden layer or under a budget of 1."""
+    with _budget_of_two():
+        mnist = Network([784, 256, 128, 10], "relu", "softmax", np.float32).meta(200, 784)[0]
+        assert _kernels._input_halves(mnist, 200) and _kernels._input_halves(mnist, 64)
+        assert not _kernels._input_halves(mnist, 63)           # one row block
+        small = Network([64, 100, 10], "relu", "softmax", np.float64).meta(200, 64)[0]
+        assert not _kernels._input_halves(small, 200)          # 2.6 MFLOP
+        linear = Network([784, 10], "relu", "softmax", np.float64).meta(200, 784)[0]
+        assert not _kernels._input_halves(linear, 200)
+        _kernels.set_tile_budget(1)
+        assert not _kernels._input_halves(mnist, 200)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("path", [dict(dropout=0.2), dict(sparse=True)])
 @pytest.mark.parametrize("solver", ["adam", "sgd", "rmsprop"])
