@@ -671,18 +671,21 @@ def test_epoch_team_with_a_shadow_gives_the_bits_of_the_update_in_place(dtype, n
 
 
 def _halves_epochs(dtype, threads, local=True, gather=True, weighted=False,
-                   activation="tanh", solver="adam", epochs=2):
+                   activation="tanh", solver="adam", epochs=2, units=(384, 160, 24, 4),
+                   n_rows=530):
     """params, the epoch losses and adam's step after `epochs` train_epoch
-    calls of a 384-160-24-4 net on 128-row minibatches of 530 rows (four,
-    then one of 18), whose first product (15.7 MFLOP a minibatch) epoch_team
-    makes in two halves of its inputs under a tile budget of 2."""
+    calls on 128-row minibatches (with the defaults: a 384-160-24-4 net, 530
+    rows: four minibatches, then one of 18; under a tile budget of 2
+    epoch_team makes the first product of the four, 15.7 MFLOP, in two halves
+    of its inputs), with a shadow (NaN: never read) on more than one
+    thread."""
     rng = np.random.RandomState(5)
-    X = rng.randn(530, 384).astype(dtype)
-    Y = np.eye(4, dtype=dtype)[rng.randint(0, 4, 530)]
-    sw = rng.uniform(0.5, 2.0, 530).astype(dtype) if weighted else np.zeros(0, dtype)
-    net = Network([384, 160, 24, 4], activation, "softmax", dtype)
+    X = rng.randn(n_rows, units[0]).astype(dtype)
+    Y = np.eye(units[-1], dtype=dtype)[rng.randint(0, units[-1], n_rows)]
+    sw = rng.uniform(0.5, 2.0, n_rows).astype(dtype) if weighted else np.zeros(0, dtype)
+    net = Network(list(units), activation, "softmax", dtype)
     net.params[...] = rng.uniform(-0.1, 0.1, net.n_params)
-    meta, work_len = net.meta(128, 384)
+    meta, work_len = net.meta(128, units[0])
     params = net.params.copy()
     grads, s1, s2 = (np.zeros(net.n_params, dtype) for _ in range(3))
     work = np.full(work_len, np.nan, dtype)
@@ -692,7 +695,7 @@ def _halves_epochs(dtype, threads, local=True, gather=True, weighted=False,
     saved = _kernels._set_rows_local(local)
     try:
         for epoch in range(epochs):
-            order = (rng.permutation(530) if gather else np.arange(530)).astype(np.intp)
+            order = (rng.permutation(n_rows) if gather else np.arange(n_rows)).astype(np.intp)
             losses.append(_kernels.train_epoch(
                 *kernel_input(X), Y, sw, order, gather, meta, net.slope, params, shadow,
                 grads, work, s1, s2, step, partial, 128, solver, 0.01, 1e-3, 0.0, 0.9,
@@ -735,6 +738,32 @@ def test_input_halves_give_the_same_bits_on_1_and_2_threads(dtype, gather, weigh
         assert not np.array_equal(halves[0], whole[0])
         np.testing.assert_allclose(halves[0], whole[0], **tol)
         np.testing.assert_allclose(halves[1], whole[1], **tol)
+
+
+def test_input_halves_of_a_last_short_minibatch_only():
+    """Under a tile budget of 4 a 120-350-20-3 net's 128-row minibatches are
+    cut in four row blocks (no halves), its last one of 100 rows in two
+    (halves): W_0 moves to params for that one, and one thread takes the
+    team too, for the same bits on 1 and 2 threads."""
+    saved = _kernels.tile_budget()
+    try:
+        _kernels.set_tile_budget(4)
+        net = Network([120, 350, 20, 3], "relu", "softmax", np.float64)
+        meta = net.meta(128, 120)[0]
+        assert not _kernels._input_halves(meta, 128) and _kernels._input_halves(meta, 100)
+        for dtype in (np.float64, np.float32):
+            kw = dict(units=(120, 350, 20, 3), n_rows=3 * 128 + 100, activation="relu")
+            one, two = (_halves_epochs(dtype, threads, **kw) for threads in (1, 2))
+            assert np.all(np.isfinite(one[0]))
+            assert np.array_equal(one[0], two[0]) and one[1] == two[1]
+            halves, whole = (_halves_epochs(dtype, 2, local=local, solver="sgd", **kw)
+                             for local in (True, False))
+            tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(
+                rtol=1e-11, atol=1e-14)
+            assert not np.array_equal(halves[0], whole[0])
+            np.testing.assert_allclose(halves[0], whole[0], **tol)
+    finally:
+        _kernels.set_tile_budget(saved)
 
 
 def test_input_halves_only_for_a_large_first_product_cut_in_two():
