@@ -1745,30 +1745,25 @@ cdef enum:
     GATHER_AHEAD = 8   # rows prefetched ahead: shuffled rows are cache misses
 
 
-cdef inline void gather_range(const floating* X, Py_ssize_t d, const Py_ssize_t* rows,
-                              Py_ssize_t i0, Py_ssize_t i1, floating* out) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(i0, min(i0 + GATHER_AHEAD, i1)):
-        bp_prefetch(X + rows[i] * d, d * sizeof(floating))
-    for i in range(i0, i1):
-        if i + GATHER_AHEAD < i1:
-            bp_prefetch(X + rows[i + GATHER_AHEAD] * d, d * sizeof(floating))
-        memcpy(out + i * d, X + rows[i] * d, d * sizeof(floating))
-
-
-cdef inline void gather_columns(const floating* X, Py_ssize_t d, const Py_ssize_t* rows,
-                                Py_ssize_t m, Py_ssize_t k0, Py_ssize_t k1,
-                                floating* out) noexcept nogil:
-    """Columns k0:k1 of X's rows rows[0:m] into the same columns of out
-    (m rows, d wide)."""
+cdef inline void gather_block(const floating* X, Py_ssize_t d, const Py_ssize_t* rows,
+                              Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t k0, Py_ssize_t k1,
+                              floating* out) noexcept nogil:
+    """Columns k0:k1 of X's rows rows[i0:i1] into rows i0:i1 and the same
+    columns of out (d wide)."""
     cdef Py_ssize_t i
     cdef size_t width = (k1 - k0) * sizeof(floating)
-    for i in range(min(GATHER_AHEAD, m)):
+    for i in range(i0, min(i0 + GATHER_AHEAD, i1)):
         bp_prefetch(X + rows[i] * d + k0, width)
-    for i in range(m):
-        if i + GATHER_AHEAD < m:
+    for i in range(i0, i1):
+        if i + GATHER_AHEAD < i1:
             bp_prefetch(X + rows[i + GATHER_AHEAD] * d + k0, width)
         memcpy(out + i * d + k0, X + rows[i] * d + k0, width)
+
+
+cdef inline void gather_range(const floating* X, Py_ssize_t d, const Py_ssize_t* rows,
+                              Py_ssize_t i0, Py_ssize_t i1, floating* out) noexcept nogil:
+    """Whole rows rows[i0:i1] of X into rows i0:i1 of out."""
+    gather_block(X, d, rows, i0, i1, 0, d, out)
 
 
 cdef void gather_rows(const floating* X, Py_ssize_t d, const Py_ssize_t* rows,
@@ -2135,13 +2130,20 @@ cdef int update_threads(const Net* net, Py_ssize_t batch_size,
     return n_threads if tm * tn > 1 and net.n_coef >= 2 * CHUNK else 1
 
 
+cdef int net_of_meta(const Py_ssize_t[::1] meta, Net* net) except -1:
+    """The Net of a meta array alone (no buffers to check it against): for
+    the helpers below that tell tests which path an epoch takes."""
+    if meta.shape[0] < 8:
+        raise ValueError("meta array too short")
+    unpack_meta(meta, 0.0, meta[5], meta[7], net)
+    return 0
+
+
 def _epoch_team(const Py_ssize_t[::1] meta, Py_ssize_t batch_size):
     """For tests: whether train_epoch, given more than one thread, runs an
     epoch of batch_size-row minibatches (dense, no dropout) in epoch_team."""
     cdef Net net
-    if meta.shape[0] < 8:
-        raise ValueError("meta array too short")
-    unpack_meta(meta, 0.0, meta[5], meta[7], &net)
+    net_of_meta(meta, &net)
     return batch_size >= 1 and runs_in_team(&net, batch_size, False, False)
 
 
@@ -2149,9 +2151,7 @@ def _input_halves(const Py_ssize_t[::1] meta, Py_ssize_t m):
     """For tests: whether epoch_team makes layer 0's product of an m-row
     minibatch in two halves of its inputs (see input_halves)."""
     cdef Net net
-    if meta.shape[0] < 8:
-        raise ValueError("meta array too short")
-    unpack_meta(meta, 0.0, meta[5], meta[7], &net)
+    net_of_meta(meta, &net)
     return m >= 1 and input_halves(&net, m)
 
 
@@ -2161,9 +2161,7 @@ def _shared_update(const Py_ssize_t[::1] meta, Py_ssize_t batch_size, int n_thre
     sparse input or not, dropout or not) shares each update among threads,
     in the epoch team or in chunks: where it does, it takes a shadow."""
     cdef Net net
-    if meta.shape[0] < 8:
-        raise ValueError("meta array too short")
-    unpack_meta(meta, 0.0, meta[5], meta[7], &net)
+    net_of_meta(meta, &net)
     n_threads = clamp_threads(n_threads)
     if n_threads <= 1 or batch_size < 1:
         return False
@@ -2250,7 +2248,7 @@ cdef void epoch_team(const Net* net, floating* params, floating* shadow, floatin
                     memcpy(params + z0 + k0 * n1, cur + z0 + k0 * n1,
                            (k1 - k0) * n1 * sizeof(floating))
                 if gather:
-                    gather_columns(X, d, order + start, m, k0, k1, A0)
+                    gather_block(X, d, order + start, 0, m, k0, k1, A0)
                 gemm(False, False, <int>m, <int>n1, <int>(k1 - k0), <floating>1, A0 + k0,
                      <int>d, params + z0 + k0 * n1, <int>n1, <floating>0,
                      work + (net.act_off[1] if h == 0 else net.delta_off[0]), <int>n1)
@@ -2271,7 +2269,7 @@ cdef void epoch_team(const Net* net, floating* params, floating* shadow, floatin
             t = t + nth
         c = tid
         while c < n_chunks:
-            if w0_home:
+            if w0_home and cur != params:
                 chunk_norms_from(cur, params, z0, z1, net.n_coef, c, pen, partial + 2 * c)
             else:
                 chunk_norms(cur, net.n_coef, c, pen, partial + 2 * c)
@@ -2848,15 +2846,22 @@ cdef int cache_count = 0
 cdef size_t cache_total = 0
 
 
-cdef void cache_drop_oldest() noexcept:
+cdef char* cache_remove(int i) noexcept:
+    """Take kept mapping i out of the cache (the later ones move up); returns it."""
     global cache_count, cache_total
-    cdef int i
-    bp_unmap_block(cache_ptr[0], cache_size[0])
-    cache_total -= cache_size[0]
-    for i in range(1, cache_count):
-        cache_ptr[i - 1] = cache_ptr[i]
-        cache_size[i - 1] = cache_size[i]
+    cdef char* ptr = cache_ptr[i]
+    cache_total -= cache_size[i]
     cache_count -= 1
+    while i < cache_count:
+        cache_ptr[i] = cache_ptr[i + 1]
+        cache_size[i] = cache_size[i + 1]
+        i += 1
+    return ptr
+
+
+cdef void cache_drop_oldest() noexcept:
+    cdef size_t size = cache_size[0]
+    bp_unmap_block(cache_remove(0), size)
 
 
 cdef int cache_take(size_t length) noexcept:
@@ -2903,7 +2908,6 @@ cdef class HugePageBlock:
     cdef readonly bint reused          # the mapping of a freed block, zeroed
 
     def __cinit__(self, Py_ssize_t nbytes):
-        global cache_count, cache_total
         cdef size_t hp = HUGE_PAGE, whole, tail, length
         cdef int i
         self.ptr = NULL
@@ -2922,13 +2926,7 @@ cdef class HugePageBlock:
             return
         i = cache_take(length)
         if i >= 0:
-            self.ptr = cache_ptr[i]
-            cache_total -= length
-            cache_count -= 1
-            while i < cache_count:
-                cache_ptr[i] = cache_ptr[i + 1]
-                cache_size[i] = cache_size[i + 1]
-                i += 1
+            self.ptr = cache_remove(i)
             with nogil:
                 memset(self.ptr, 0, length)
             self.reused = True

@@ -168,9 +168,10 @@ def zeroed_arrays(dtype, lengths):
     again (the next fit of the same network). Below that, or where no such
     block can be made, numpy memory zeroed by writing, so that the
     optimizer's first read does not fault onto the shared zero page before
-    its first write faults again (what a calloc'd array gets). Measured on 784-256-128-10 float64, whose
-    fits each get their buffers from fresh pages: a fit's first epoch ran
-    ~7.7 ms (~13%) slower than the next ones with calloc'd 4 KiB pages."""
+    its first write faults again (what a calloc'd array gets). Measured on
+    784-256-128-10 float64, whose fits each get their buffers from fresh
+    pages: a fit's first epoch ran ~7.7 ms (~13%) slower than the next ones
+    with calloc'd 4 KiB pages."""
     dtype = np.dtype(dtype)
     per_line = max(1, 64 // dtype.itemsize)
     starts, total = [], 0
