@@ -1,0 +1,257 @@
+"""How many CPUs this process may actually use.
+
+os.cpu_count() counts the machine's CPUs. A process can be held to fewer in
+two ways, and both are common on CI runners and in containers:
+
+* its affinity mask (taskset, cpusets, Kubernetes' static CPU manager):
+  os.sched_getaffinity(0) lists the CPUs it may run on;
+* a cgroup CPU quota (docker --cpus, Kubernetes CPU limits): it may run on
+  every CPU, but only for `quota` microseconds of CPU time per `period`
+  microseconds, in all its threads together. Threads beyond ceil(quota /
+  period) do not add throughput; they make the scheduler throttle the whole
+  process for the rest of each period, which for lock-step OpenMP loops
+  costs far more than it gains.
+
+usable_cpus() is the smaller of the two, at least 1. cpu_limits() gives the
+parts behind it, for diagnostics. default_threads() is the kernels' default
+thread count, with scikit-learn's rule for its own OpenMP code.
+
+Where the quota is read (Linux only; elsewhere only the affinity mask or
+os.cpu_count() counts):
+
+* cgroup v2: `cpu.max`, "max 100000" (no limit) or "150000 100000" (1.5
+  CPUs), in the process's own cgroup (the "0::/path" line of
+  /proc/self/cgroup) under /sys/fs/cgroup (or /sys/fs/cgroup/unified, the
+  v2 mount of a hybrid set-up), and in every cgroup above it up to the
+  mount: a parent's limit binds its children, so the smallest one counts.
+* cgroup v1: `cpu.cfs_quota_us` (-1: no limit) and `cpu.cfs_period_us`
+  under the cpu controller's mount (/sys/fs/cgroup/cpu or
+  /sys/fs/cgroup/cpu,cpuacct), walked up from the path on the
+  /proc/self/cgroup line that names the "cpu" controller (such as
+  "4:cpu,cpuacct:/docker/abc") in the same way.
+
+Inside a container without its own cgroup namespace, /proc/self/cgroup shows
+the host's path while the mount shows the container's own cgroup at its
+root: the path then does not exist under the mount, and the walk, which
+always ends at the mount's root, still reads the container's limit there.
+
+A missing or unreadable file, content that does not parse, a non-positive
+quota or period: no limit from that file. Nothing here raises.
+"""
+
+import math
+import os
+import sys
+import time
+from typing import NamedTuple, Optional, Tuple
+
+_V2_MOUNTS = ("sys/fs/cgroup", "sys/fs/cgroup/unified")
+_V1_MOUNTS = ("sys/fs/cgroup/cpu", "sys/fs/cgroup/cpu,cpuacct",
+              "sys/fs/cgroup/cpuacct,cpu")
+
+# usable_cpus() answers from here for up to _TTL seconds; keyed by root.
+_TTL = 1.0
+_cache = {}
+_clock = time.monotonic
+
+
+class CpuLimits(NamedTuple):
+    """What usable_cpus() is made of.
+
+    affinity: CPUs in the affinity mask (os.cpu_count() where there is none).
+    quota: the binding cgroup CPU quota in CPUs (quota / period, such as 1.5),
+        or None where no cgroup limits the process.
+    quota_file: the file that quota came from, or None.
+    files_read: every cgroup file that could be read, in the order read.
+    usable: min(affinity, ceil(quota)), at least 1: what usable_cpus() says.
+    """
+
+    affinity: int
+    quota: Optional[float]
+    quota_file: Optional[str]
+    files_read: Tuple[str, ...]
+    usable: int
+
+
+def _read(path):
+    """The file's stripped text, or None if it cannot be read as text.
+    (os.open and os.read: half the cost of open() on these small files.)"""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (OSError, ValueError):
+        return None
+    try:
+        return os.read(fd, 65536).decode("ascii").strip()
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def _affinity_cpus():
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    if getaffinity is not None:
+        try:
+            n = len(getaffinity(0))
+        except (OSError, NotImplementedError):
+            n = 0
+        if n > 0:
+            return n
+    return max(1, os.cpu_count() or 1)
+
+
+def _own_cgroups(root):
+    """(v2 path, v1 cpu-controller path) from <root>/proc/self/cgroup; each
+    is a relative, normalised path ("" for the root) or None if not listed.
+    A path that climbs out of the namespace ("/../x") counts as the root."""
+    v2 = v1 = None
+    text = _read(os.path.join(root, "proc/self/cgroup"))
+    for line in (text or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hier, controllers, path = parts
+        names = [n for n in path.strip().split("/") if n not in ("", ".")]
+        path = "" if ".." in names else "/".join(names)
+        if hier == "0" and controllers == "":
+            if v2 is None:
+                v2 = path
+        elif "cpu" in controllers.split(","):
+            if v1 is None:
+                v1 = path
+    return v2, v1
+
+
+def _dirs_up(mount, path):
+    """<mount>/<path>, then each parent directory up to <mount> itself."""
+    out = [mount]
+    if path:
+        d = mount
+        for part in path.split("/"):
+            d = os.path.join(d, part)
+            out.append(d)
+    return reversed(out)
+
+
+def _ratio(quota, period):
+    """quota / period as a float, or None unless both are positive ints."""
+    try:
+        q, p = int(quota), int(period)
+    except (TypeError, ValueError):
+        return None
+    if q <= 0 or p <= 0:
+        return None
+    return q / p
+
+
+def _v2_limits(mount, path, read):
+    """(cpus, file) for each cpu.max that sets a limit, walking up."""
+    found = []
+    for d in _dirs_up(mount, path):
+        f = os.path.join(d, "cpu.max")
+        text = _read(f)
+        if text is None:
+            continue
+        read.append(f)
+        parts = text.split()
+        if len(parts) == 2 and parts[0] != "max":
+            cpus = _ratio(parts[0], parts[1])
+            if cpus is not None:
+                found.append((cpus, f))
+    return found
+
+
+def _v1_limits(mount, path, read):
+    """(cpus, file) for each cpu.cfs_quota_us that sets a limit, walking up
+    (its period from cpu.cfs_period_us beside it)."""
+    found = []
+    for d in _dirs_up(mount, path):
+        fq = os.path.join(d, "cpu.cfs_quota_us")
+        quota = _read(fq)
+        if quota is None:
+            continue
+        read.append(fq)
+        fp = os.path.join(d, "cpu.cfs_period_us")
+        period = _read(fp)
+        if period is None:
+            continue
+        read.append(fp)
+        cpus = _ratio(quota, period)
+        if cpus is not None:
+            found.append((cpus, fq))
+    return found
+
+
+def cpu_limits(root="/"):
+    """The parts of usable_cpus(root), read now (never cached): a CpuLimits
+    of the affinity count, the binding cgroup quota in CPUs (None: no
+    limit), the file it came from, the cgroup files read, and the result.
+
+    root is where the file system starts ("/"; tests pass a fake tree)."""
+    affinity = _affinity_cpus()
+    read = []
+    found = []
+    if sys.platform.startswith("linux"):
+        v2, v1 = _own_cgroups(root)
+        # (A mount that is not there is not walked: one stat, not a failed
+        # open per level of a deep path.)
+        for mount in _V2_MOUNTS:
+            mount = os.path.join(root, mount)
+            if os.path.isdir(mount):
+                found += _v2_limits(mount, v2 or "", read)
+        for mount in _V1_MOUNTS:
+            mount = os.path.join(root, mount)
+            if not os.path.isdir(mount):
+                continue
+            before = len(read)
+            found += _v1_limits(mount, v1 or "", read)
+            if len(read) > before:
+                break  # "cpu" is usually a link to "cpu,cpuacct": read once
+    quota, quota_file = min(found) if found else (None, None)
+    usable = affinity
+    if quota is not None:
+        usable = min(usable, max(1, math.ceil(quota)))
+    return CpuLimits(affinity, quota, quota_file, tuple(read), max(1, usable))
+
+
+def usable_cpus(root="/", max_age=_TTL):
+    """How many CPUs this process may actually use: the smaller of its
+    affinity mask's size (os.sched_getaffinity(0); os.cpu_count() where that
+    does not exist) and its cgroup CPU quota rounded up (ceil(quota /
+    period); 1.5 CPUs -> 2, 0.2 -> 1), never less than 1. On Linux only does
+    a cgroup count; the module docstring says which files are read and how.
+
+    The answer is kept per root and reused for up to max_age seconds (1 by
+    default; 0 reads afresh): a container's quota can change while it runs,
+    though rarely, and one uncached call reads /proc/self/cgroup (~25 us
+    alone) and a few cgroup files: measured ~85 us (best of 9 x 5000 calls)
+    on a 2-core Linux host with cgroup v1 + v2 hybrid mounts and no limit,
+    with other work running beside it (open() instead of os.open measured
+    ~130 us there), against ~0.3 us for a cached call.
+
+    root is where the file system starts ("/"; tests pass a fake tree)."""
+    now = _clock()
+    hit = _cache.get(root)
+    if hit is not None and max_age > 0 and now - hit[0] < max_age:
+        return hit[1]
+    n = cpu_limits(root).usable
+    _cache[root] = (now, n)
+    return n
+
+
+def default_threads(omp_max_threads, env=os.environ, root="/"):
+    """The kernels' default thread count, by scikit-learn's rule for its own
+    OpenMP code (sklearn.utils._openmp_helpers._openmp_effective_n_threads):
+
+    * OMP_NUM_THREADS set (and not empty) in env: omp_max_threads, OpenMP's
+      own budget (omp_get_max_threads(), which already follows
+      OMP_NUM_THREADS and threadpoolctl's limits) wins, even above the
+      CPUs there are: the user asked for it;
+    * otherwise min(omp_max_threads, usable_cpus(root)): OpenMP's default
+      follows the affinity mask at best, never the cgroup quota.
+
+    Always at least 1."""
+    omp = max(1, int(omp_max_threads))
+    if env.get("OMP_NUM_THREADS"):
+        return omp
+    return max(1, min(omp, usable_cpus(root)))
