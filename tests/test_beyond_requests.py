@@ -1,5 +1,7 @@
 """What scikit-learn's MLP users keep asking for: class_weight, an explicit
 validation set, a monitor hook, more activations, loss-curve plots."""
+import re
+
 import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score
@@ -194,6 +196,50 @@ def test_main_writes_the_plot(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "bpfast" in text and "scikit-learn" in text and "speedup" in text
     assert out.stat().st_size > 1000
+
+
+def test_main_alternates_and_reports_the_median_ratio(capsys, monkeypatch):
+    import bpfast.__main__ as demo
+    from bpfast._threads import kernel_threads
+
+    # Fits really run; their times are made up so the medians are known: per solver,
+    # scikit-learn takes 6 then 2 s, bpfast 1 then 1 s -> ratios 6 and 2, median 4.
+    calls = []
+    fake = {"sklearn": iter([6.0, 2.0] * 3), "bpfast": iter([1.0, 1.0] * 3)}
+
+    def fit_timed(est, X, y):
+        est.fit(X, y)
+        library = type(est).__module__.split(".")[0]
+        calls.append(library)
+        return next(fake[library])
+
+    monkeypatch.setattr(demo, "_fit_timed", fit_timed)
+    assert demo.main(["--hidden", "4", "--max-iter", "2", "--repeat", "2"]) == 0
+    assert calls == ["sklearn", "bpfast"] * 6
+    text = capsys.readouterr().out
+    assert "2 round(s) of alternating fits" in text and "speedup" in text
+    for solver in ("adam", "sgd", "lbfgs"):
+        sk = re.search(rf"^{solver}\s+scikit-learn\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s*$",
+                       text, flags=re.M)
+        bp = re.search(rf"^{solver}\s+bpfast\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+"
+                       r"([\d.]+)x \(([\d.]+)-([\d.]+)\)\s*$", text, flags=re.M)
+        assert sk and bp, text
+        assert float(sk.group(2)) == 4.0 and float(bp.group(2)) == 1.0  # median times
+        assert 0 <= float(bp.group(1)) <= 1 and 1 <= int(bp.group(3)) <= 2
+        assert bp.groups()[3:] == ("4.0", "2.0", "6.0")  # median ratio (min-max)
+    load = re.search(r"^load average \(1 min\): (\S+) before, (\S+) after, on \d+ cores; "
+                     r"bpfast used (\d+) threads?$", text, flags=re.M)
+    assert load, text
+    assert int(load.group(3)) == kernel_threads()
+
+
+def test_main_runs_unpatched(capsys):
+    from bpfast.__main__ import main
+
+    assert main(["--hidden", "4", "--max-iter", "2", "--repeat", "2", "--float32"]) == 0
+    text = capsys.readouterr().out
+    assert len(re.findall(r"^\w+\s+bpfast\s.*\d+\.\dx \(\d+\.\d-\d+\.\d\)$", text,
+                          flags=re.M)) == 3
 
 
 def test_progress_output(digits, capsys, monkeypatch):
