@@ -54,11 +54,34 @@ cdef extern from *:
     /* A sense-reversing barrier for the threads of one team: two cores pass
        it in ~30 ns here, where libgomp's own barrier takes ~250 ns and a
        region's start and end ~550 ns, so an epoch of a small net can keep
-       one team for all its minibatches. A waiting thread spins, and after
-       a while yields its core at each look (a busy or oversubscribed
-       machine). One barrier per team, on the caller's stack. */
+       one team for all its minibatches. A waiting thread spins briefly
+       (BP_SPINS pauses, ~60 us here), then sleeps on a futex until the last
+       thread in wakes it, as libgomp's own waits do after their spin count:
+       on a busy machine the thread it waits for may be off its core for a
+       whole time slice, and a waiter that kept spinning (or looping on
+       sched_yield, which gives a busy core's other tasks nothing) would hold
+       a core that thread could have had. The time a thread spends in the
+       barrier is added to *waited (seconds), for the team's tuner. One
+       barrier per team, on the caller's stack. */
     #include <sched.h>
-    typedef struct { int count; int sense; } bp_barrier;
+    #include <string.h>
+    #if defined(__linux__)
+    #include <linux/futex.h>
+    #include <sys/syscall.h>
+    #include <unistd.h>
+    #include <limits.h>
+    static inline void bp_futex_wait(int* addr, int value) {
+        syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+    }
+    static inline void bp_futex_wake_all(int* addr) {
+        syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    }
+    #define BP_HAVE_FUTEX 1
+    #else
+    #define BP_HAVE_FUTEX 0
+    #endif
+    typedef struct { int count; int sense; int sleepers; } bp_barrier;
+    #define BP_SPINS 2048
     static inline void bp_pause(void) {
     #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
@@ -66,19 +89,59 @@ cdef extern from *:
         __asm__ __volatile__("yield");
     #endif
     }
-    static inline void bp_barrier_wait(bp_barrier* b, int n, int* local_sense) {
-        int s = !*local_sense, spins = 0;
+    static inline double bp_seconds(void);
+    /* Wait until *word != value: spin, then sleep (futex) or yield. */
+    static inline void bp_wait_while(int* word, int* sleepers, int value) {
+        int spins = 0;
+        while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == value) {
+            if (spins < BP_SPINS) { spins++; bp_pause(); continue; }
+    #if BP_HAVE_FUTEX
+            /* announce the sleep before the word's last look (the kernel
+               compares it again under its own lock), so that whoever changes
+               the word after that look sees a sleeper to wake */
+            __atomic_add_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
+            if (__atomic_load_n(word, __ATOMIC_SEQ_CST) == value)
+                bp_futex_wait(word, value);
+            __atomic_sub_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
+    #else
+            sched_yield();
+    #endif
+        }
+    }
+    /* Set *word = value and wake whoever sleeps on it. */
+    static inline void bp_wake_all(int* word, int* sleepers, int value) {
+        __atomic_store_n(word, value, __ATOMIC_SEQ_CST);
+    #if BP_HAVE_FUTEX
+        if (__atomic_load_n(sleepers, __ATOMIC_SEQ_CST) > 0) bp_futex_wake_all(word);
+    #endif
+    }
+    /* *total += v, atomically (a compare-and-swap loop over its bits) */
+    static inline void bp_atomic_add_double(double* total, double v) {
+        double old, upd;
+        long long old_bits, new_bits;
+        old_bits = __atomic_load_n((long long*)total, __ATOMIC_RELAXED);
+        do {
+            memcpy(&old, &old_bits, sizeof old);
+            upd = old + v;
+            memcpy(&new_bits, &upd, sizeof upd);
+        } while (!__atomic_compare_exchange_n((long long*)total, &old_bits, new_bits, 0,
+                                              __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+    }
+    static inline void bp_barrier_wait(bp_barrier* b, int n, int* local_sense,
+                                       double* waited) {
+        int s;
+        double t0;
+        if (n <= 1) return;   /* alone: the shared sense stays as it was */
+        s = !*local_sense;
         *local_sense = s;
-        if (n <= 1) return;
+        t0 = bp_seconds();
         if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == n) {
             __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
-            __atomic_store_n(&b->sense, s, __ATOMIC_RELEASE);
+            bp_wake_all(&b->sense, &b->sleepers, s);
         } else {
-            while (__atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s) {
-                if (spins < 2048) { spins++; bp_pause(); }
-                else sched_yield();
-            }
+            bp_wait_while(&b->sense, &b->sleepers, !s);
         }
+        *waited += bp_seconds() - t0;
     }
     #ifdef BPFAST_DEBUG
     #define BP_DEBUG_BUILD 1
@@ -91,7 +154,12 @@ cdef extern from *:
     ctypedef struct bp_barrier:
         int count
         int sense
-    void bp_barrier_wait(bp_barrier* b, int n, int* local_sense) noexcept nogil
+        int sleepers
+    void bp_barrier_wait(bp_barrier* b, int n, int* local_sense,
+                         double* waited) noexcept nogil
+    void bp_wait_while(int* word, int* sleepers, int value) noexcept nogil
+    void bp_wake_all(int* word, int* sleepers, int value) noexcept nogil
+    void bp_atomic_add_double(double* total, double v) noexcept nogil
     int BP_DEBUG_BUILD
 
 cdef extern from *:
@@ -2049,7 +2117,130 @@ cdef struct EpochShared:
     double lr              # this minibatch's step size (thread 0, before barrier 1)
     double total           # sum over minibatches of batch loss * rows (thread 0)
     int stop               # a signal is pending (thread 0, before barrier 2)
+    int interrupted        # the epoch stopped for a signal (thread 0, at its end)
     int zero_weights       # a minibatch's sample weights sum to zero
+    # The team's size from one minibatch to the next (see tune_step): thread
+    # 0 sets `size` before barrier 2 (only while it is not alone); threads
+    # beyond it park on `park` (a count of thread 0's calls back) until
+    # thread 0 calls them back, with the epoch's state as it stands and the
+    # size they come back to (`size_back`), or ends the epoch (`done`).
+    int size
+    int size_back
+    int park
+    int park_sleepers
+    int done
+    double waited          # seconds the threads spent in barriers (atomic adds)
+    Py_ssize_t start       # the epoch's state for threads called back
+    int cur_is_params
+    int w0_home
+
+
+# The team's size, minibatch by minibatch (TeamTuner). On a quiet machine
+# the team is faster; on a busy one a thread of the team may be off its
+# core for a whole time slice while the others wait for it at a barrier,
+# and one thread alone can be several times faster (measured, 2 cores, two
+# busy processes beside: 784-256-128-10 f32 890 ms a fit with the team
+# against 264 ms alone). Since no result depends on the team's size, thread
+# 0 measures and chooses between minibatches: the seconds a row of a phase
+# of the team, the share of it the threads spent waiting in barriers, and,
+# when that share is high, a probe of a phase alone; whichever is faster a
+# row goes on, for a phase that doubles in length each time a probe confirms
+# it (so a wrong choice costs less and less), and thread 0 alone probes the
+# team again after each such phase. The state lives in a float64 array the
+# estimator keeps across epochs (TUNE_LEN values, zero at the start).
+cdef enum:
+    TUNE_MODE = 0          # 0: the whole team, 1: thread 0 alone
+    TUNE_LEFT = 1          # minibatches left in this phase
+    TUNE_TIME = 2          # this phase's seconds so far
+    TUNE_ROWS = 3          # and rows
+    TUNE_WAIT = 4          # and seconds in barriers, all threads together
+    TUNE_RATE_TEAM = 5     # seconds a row of the last phase of each (0: none yet)
+    TUNE_RATE_SOLO = 6
+    TUNE_PHASE = 7         # minibatches of the next phase that probes nothing
+    TUNE_PROBING = 8       # this phase probes the other mode
+    TUNE_FORCE = 9         # tests: switch mode every this many minibatches
+    TUNE_SWITCHES = 10     # switches so far (tests, diagnostics)
+    TUNE_LEN = 16
+    TUNE_PROBE = 4         # minibatches of a probe
+    TUNE_FIRST = 8         # minibatches of a phase after a probe changed the mode
+    TUNE_LONGEST = 4096
+TUNE_SIZE = TUNE_LEN
+# where each of the tuner's values sits in its array (tests, diagnostics)
+TUNE_FIELDS = {"mode": TUNE_MODE, "left": TUNE_LEFT, "rate_team": TUNE_RATE_TEAM,
+               "rate_solo": TUNE_RATE_SOLO, "phase": TUNE_PHASE, "probing": TUNE_PROBING,
+               "force": TUNE_FORCE, "switches": TUNE_SWITCHES}
+# a phase lasts at least this long (a time slice of a busy machine is ~3 ms;
+# shorter phases would time the scheduler, not the mode)
+cdef double TUNE_MIN_SECONDS = 0.004
+# waits above this share of the team's time make thread 0 probe going alone
+cdef double TUNE_WAIT_SHARE = 0.2
+
+
+cdef inline void tune_switch(double* tune, int mode, double left, bint probing) noexcept nogil:
+    if <int>tune[TUNE_MODE] != mode:
+        tune[TUNE_SWITCHES] += 1
+    tune[TUNE_MODE] = mode
+    tune[TUNE_LEFT] = left
+    tune[TUNE_PROBING] = probing
+
+
+cdef int tune_step(double* tune, double seconds, Py_ssize_t rows, double waited,
+                   int team) noexcept nogil:
+    """Thread 0, after each minibatch: account for it (its seconds, rows,
+    and the threads' seconds in barriers), and return the team's size for
+    the next minibatch (team or 1)."""
+    cdef int mode = <int>tune[TUNE_MODE]
+    cdef double rate, phase = tune[TUNE_PHASE]
+    if phase < TUNE_FIRST:
+        phase = TUNE_FIRST
+    tune[TUNE_TIME] += seconds
+    tune[TUNE_ROWS] += <double>rows
+    tune[TUNE_WAIT] += waited
+    tune[TUNE_LEFT] -= 1
+    if tune[TUNE_FORCE] > 0:
+        if tune[TUNE_LEFT] <= 0:
+            tune_switch(tune, 1 - mode, tune[TUNE_FORCE], False)
+    elif tune[TUNE_LEFT] <= 0 and tune[TUNE_TIME] >= TUNE_MIN_SECONDS:
+        rate = tune[TUNE_TIME] / tune[TUNE_ROWS]
+        if mode == 0:
+            tune[TUNE_RATE_TEAM] = rate
+            if tune[TUNE_PROBING] != 0 and rate >= tune[TUNE_RATE_SOLO]:
+                # the team probed and lost: alone again, for twice as long
+                tune[TUNE_PHASE] = min(2 * phase, <double>TUNE_LONGEST)
+                tune_switch(tune, 1, tune[TUNE_PHASE], False)
+            elif tune[TUNE_PROBING] != 0:
+                tune[TUNE_PHASE] = TUNE_FIRST
+                tune_switch(tune, 0, TUNE_FIRST, False)
+            elif tune[TUNE_WAIT] > TUNE_WAIT_SHARE * team * tune[TUNE_TIME]:
+                tune_switch(tune, 1, TUNE_PROBE, True)
+            else:
+                tune[TUNE_PHASE] = min(2 * phase, <double>TUNE_LONGEST)
+                tune_switch(tune, 0, tune[TUNE_PHASE], False)
+        else:
+            tune[TUNE_RATE_SOLO] = rate
+            if tune[TUNE_PROBING] != 0 and rate >= tune[TUNE_RATE_TEAM]:
+                # going alone probed and lost: the team, waits and all,
+                # for twice as long before the next probe
+                tune[TUNE_PHASE] = min(2 * phase, <double>TUNE_LONGEST)
+                tune_switch(tune, 0, tune[TUNE_PHASE], False)
+            elif tune[TUNE_PROBING] != 0:
+                tune[TUNE_PHASE] = TUNE_FIRST
+                tune_switch(tune, 1, TUNE_FIRST, False)
+            else:
+                # after a phase alone, the team is probed again
+                tune_switch(tune, 0, TUNE_PROBE, True)
+        tune[TUNE_TIME] = 0
+        tune[TUNE_ROWS] = 0
+        tune[TUNE_WAIT] = 0
+    return 1 if <int>tune[TUNE_MODE] == 1 else team
+
+
+def _tune_step(double[::1] tune, double seconds, Py_ssize_t rows, double waited,
+               int team):
+    """For tests: tune_step over tune (TUNE_SIZE values)."""
+    if tune.shape[0] < TUNE_LEN:
+        raise ValueError("tune must hold %d values" % TUNE_LEN)
+    return tune_step(&tune[0], seconds, rows, waited, team)
 
 
 cdef inline int grad_row_tiles(Py_ssize_t n_in, Py_ssize_t n_out,
@@ -2116,6 +2307,22 @@ cdef bint runs_in_team(const Net* net, Py_ssize_t batch_size, bint sparse,
         team_splits(net, batch_size)
 
 
+cdef enum:
+    # Below this many flops a minibatch (6 m times the coefficients) the
+    # team is one thread: iris' 4-100-3 b112 (0.47 MFLOP) gains nothing from
+    # a second thread on a quiet machine (9.3 against 9.0 ms a 200-epoch fit)
+    # and loses on a busy one; 100-64-64-5 b64 (4.2 MFLOP) gains ~10%.
+    TEAM_MIN_FLOPS = 2097152
+
+
+cdef inline int team_threads(const Net* net, Py_ssize_t batch_size,
+                             int n_threads) noexcept nogil:
+    """Threads of the epoch team for batch_size-row minibatches."""
+    if 6.0 * <double>batch_size * <double>net.n_coef < TEAM_MIN_FLOPS:
+        return 1
+    return n_threads
+
+
 cdef int update_threads(const Net* net, Py_ssize_t batch_size,
                         int n_threads) noexcept nogil:
     """Threads of optimizer_step's chunked update outside the team. It is
@@ -2165,8 +2372,9 @@ def _shared_update(const Py_ssize_t[::1] meta, Py_ssize_t batch_size, int n_thre
     n_threads = clamp_threads(n_threads)
     if n_threads <= 1 or batch_size < 1:
         return False
-    return runs_in_team(&net, batch_size, sparse, dropout) or \
-        update_threads(&net, batch_size, n_threads) > 1
+    if runs_in_team(&net, batch_size, sparse, dropout):
+        return team_threads(&net, batch_size, n_threads) > 1
+    return update_threads(&net, batch_size, n_threads) > 1
 
 
 cdef void sum_halves(floating* Z, const floating* P, const floating* b, Py_ssize_t r0,
@@ -2184,13 +2392,21 @@ cdef void sum_halves(floating* Z, const floating* P, const floating* b, Py_ssize
         bias_activation_row(z, b, n, act, slope)
 
 
+cdef inline bint park_thread(EpochShared* sh, int* parks) noexcept nogil:
+    """A thread beyond the team's size waits (spins, then sleeps) until
+    thread 0 calls it back (False) or ends the epoch (True)."""
+    bp_wait_while(&sh.park, &sh.park_sleepers, parks[0])
+    parks[0] += 1
+    return sh.done != 0
+
+
 cdef void epoch_team(const Net* net, floating* params, floating* shadow, floating* grads,
                      floating* work, floating* S1, floating* S2, const floating* X,
                      Py_ssize_t d, bint gather, const Py_ssize_t* order, Py_ssize_t n,
                      Py_ssize_t batch_size, const floating* Y, const floating* sw,
                      const OptConfig* opt, const Penalty* pen, double learning_rate,
                      Py_ssize_t* step_count, double* partial, EpochShared* sh,
-                     int tid, int nth) noexcept nogil:
+                     double* tune, int tid, int team) noexcept nogil:
     """Thread tid's part of one epoch (see above); nth threads call it, each
     with its own tid, and pass the same barriers in the same order. Every
     thread computes sw_sum itself (the same sum in the same order), so all
@@ -2201,7 +2417,13 @@ cdef void epoch_team(const Net* net, floating* params, floating* shadow, floatin
     core reads another's half of it, so it stays in params and is updated
     there in place (in-process A/B against the shadow: float64 ~2.7%,
     float32 ~0.7% faster an epoch, 784-256-128-10 b200), and is copied to
-    the vector in use where a minibatch without halves follows."""
+    the vector in use where a minibatch without halves follows.
+
+    The team's size may change between minibatches (tune_step, on thread 0,
+    with the state in tune): threads beyond the size chosen park until
+    thread 0 calls them back, and take the epoch's state from it then. Each
+    minibatch's work is cut the same way whatever the size, so the bits
+    are the same."""
     cdef Py_ssize_t start = 0, m, i, l, n_in, n_out, lda, c, lo, hi
     cdef Py_ssize_t L = net.L, n_chunks = (net.n_coef + CHUNK - 1) // CHUNK
     cdef int sense = 0, rt, qt, t
@@ -2220,9 +2442,23 @@ cdef void epoch_team(const Net* net, floating* params, floating* shadow, floatin
     cdef Py_ssize_t z0 = net.w_off[0], z1 = net.w_off[0] + n0 * n1   # W_0
     cdef bint w0_home = False     # W_0 as it stands is params', not cur's
     cdef bint next_whole
-    cdef int h
+    cdef int h, parks = 0
+    cdef int nth = sh.size if sh.size < team else team   # threads in this minibatch
+    cdef int size = nth
+    cdef bint stop = False
+    cdef double waited = 0, last = 0, now, team_waited = 0
     if tid == 0:
         next_look = bp_seconds() + SIGNAL_SECONDS
+        last = next_look - SIGNAL_SECONDS
+    if tid >= nth:
+        # the epoch starts without this thread: park until called back
+        if park_thread(sh, &parks):
+            return
+        start = sh.start
+        cur = params if sh.cur_is_params or shadow == NULL else shadow
+        nxt = params if cur != params or shadow == NULL else shadow
+        w0_home = sh.w0_home
+        nth = sh.size_back
     while start < n:
         m = min(batch_size, n - start)
         sw_sum = batch_weight(sw, order + start, m)
@@ -2254,7 +2490,7 @@ cdef void epoch_team(const Net* net, floating* params, floating* shadow, floatin
                      work + (net.act_off[1] if h == 0 else net.delta_off[0]), <int>n1)
                 h = h + nth
             w0_home = True
-            bp_barrier_wait(&sh.barrier, nth, &sense)
+            bp_barrier_wait(&sh.barrier, nth, &sense, &waited)
             t = tid
             while t < rt:
                 sum_halves(work + net.act_off[1], work + net.delta_off[0],
@@ -2281,7 +2517,7 @@ cdef void epoch_team(const Net* net, floating* params, floating* shadow, floatin
                 sh.lr = adam_step_size(learning_rate, opt.beta_1, opt.beta_2,
                                        step_count[0])
             step_count[1] += 1
-        bp_barrier_wait(&sh.barrier, nth, &sense)
+        bp_barrier_wait(&sh.barrier, nth, &sense, &waited)
         # (2) BP4 by row tiles of each gradient, each tile then updated where
         # it was made; BP3 and the bias update of layer l on one thread. Odd
         # threads take the layers first to last, even ones last to first, so
@@ -2321,20 +2557,65 @@ cdef void epoch_team(const Net* net, floating* params, floating* shadow, floatin
                 column_sums(D, m, n_out, grads + net.b_off[l], False)
                 step_into(opt, cur, nxt, grads, S1, S2, net.b_off[l],
                           net.b_off[l] + n_out, flr, <floating>0, <floating>0)
+        if waited != 0:
+            bp_atomic_add_double(&sh.waited, waited)
+            waited = 0
         if tid == 0:
             sum_chunk_norms(partial, n_chunks, norms)
             sh.total += (row_loss_total(rowloss, m) / sw_sum
                          + penalty_value(pen, norms) / sw_sum) * m
-            sh.stop = signal_pending(&next_look)
-        bp_barrier_wait(&sh.barrier, nth, &sense)
+            stop = signal_pending(&next_look)
+            now = bp_seconds()
+            # (the other threads' waits of this minibatch may not all be in
+            # yet: those come in the next one's account)
+            size = tune_step(tune, now - last, m, sh.waited - team_waited, team)
+            team_waited = sh.waited
+            last = now
+            if nth > 1:
+                # published for the team (barrier 2). Alone, thread 0 writes
+                # neither: a thread on its way to park may not have read
+                # this minibatch's values yet
+                sh.stop = stop
+                sh.size = size
+        bp_barrier_wait(&sh.barrier, nth, &sense, &waited)
         swap = cur
         cur = nxt
         nxt = swap
         if w0_home and next_whole:
             w0_home = False
-        if sh.stop:
+        if tid > 0:
+            stop = sh.stop
+            size = sh.size
+        if stop:
             break
         start += m
+        if start < n and size > nth:
+            # (thread 0, alone) the parked threads are called back, with
+            # the epoch's state as it stands
+            sh.start = start
+            sh.cur_is_params = cur == params
+            sh.w0_home = w0_home
+            sh.size_back = size
+            parks += 1
+            bp_wake_all(&sh.park, &sh.park_sleepers, parks)
+        elif start < n and tid >= size:
+            if park_thread(sh, &parks):
+                return
+            start = sh.start
+            cur = params if sh.cur_is_params or shadow == NULL else shadow
+            nxt = params if cur != params or shadow == NULL else shadow
+            w0_home = sh.w0_home
+            size = sh.size_back
+        if start < n:
+            nth = size
+    if tid == 0:
+        sh.interrupted = stop
+        if nth < team:
+            # the epoch ends with threads parked: they leave, and the copy
+            # below is thread 0's alone
+            sh.done = 1
+            bp_wake_all(&sh.park, &sh.park_sleepers, parks + 1)
+            nth = 1
     if cur != params:
         # the last update landed in the shadow: each thread copies its share
         # back (the parallel region's end is the barrier after it), but for
@@ -2416,7 +2697,8 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
                 Py_ssize_t batch_size, str solver, double learning_rate,
                 double alpha, double l1_ratio, double momentum, bint nesterov,
                 double beta_1, double beta_2, double epsilon,
-                double dropout, unsigned long long seed, int n_threads):
+                double dropout, unsigned long long seed, int n_threads,
+                double[::1] tune=None):
     """One epoch of minibatch training, every minibatch in one nogil loop.
 
     For each minibatch of `batch_size` rows taken from `order`: gather the
@@ -2441,6 +2723,11 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     epoch_team, or a chunked update on several threads): each update then
     writes the other vector, and params holds the result when the call
     returns. Results are the same bits with or without it.
+
+    tune: None, or TUNE_SIZE float64 values (zero before a fit's first
+    epoch) where the epoch team keeps what it measured of its own speed,
+    alone and together, from one epoch to the next (see tune_step). Results
+    are the same bits whatever it holds.
     """
     cdef Net net
     cdef CSR xs
@@ -2466,8 +2753,16 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     cdef floating* cur
     cdef floating* nxt
     cdef floating* swap
+    cdef double own_tune[TUNE_LEN]
+    cdef double* tunep = own_tune
 
     unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
+    if tune is None:
+        memset(own_tune, 0, sizeof(own_tune))
+    elif tune.shape[0] < TUNE_LEN:
+        raise ValueError("tune must hold %d values" % TUNE_LEN)
+    else:
+        tunep = &tune[0]
     check_data(&net, n_rows, n_features, Y.shape[0], Y.shape[1], sample_weight.shape[0])
     set_input(&net, sparse, n_features, X.shape[1],
               &X_data[0] if X_data.shape[0] > 0 else NULL, X_data.shape[0],
@@ -2517,14 +2812,21 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     pen.l1 = alpha * l1_ratio
     drop.rate = dropout
 
-    if (n_threads > 1 or input_halves(&net, min(batch_size, n)) or
-            (n % batch_size > 0 and input_halves(&net, n % batch_size))) and \
-            runs_in_team(&net, batch_size, sparse, dropp != NULL):
-        # one team for the whole epoch (see epoch_team); the same bits as
-        # the loop below, except where layer 0's product is made in halves
-        # of its inputs (input_halves), which only the team does, on any
-        # number of threads
+    if runs_in_team(&net, batch_size, sparse, dropp != NULL):
+        # one team for the whole epoch (see epoch_team), on any number of
+        # threads: its grid (row blocks, weight gradients in row tiles, layer
+        # 0 in halves of its inputs) is not the loop's below, and OpenBLAS's
+        # kernels for some CPUs (AVX2: Haswell, Zen) round a product cut in
+        # other tiles differently, so a count of threads that chose between
+        # the two would choose the bits. Too little work a minibatch to share
+        # (team_threads): a team of one.
+        n_threads = team_threads(&net, batch_size, n_threads)
         memset(&sh, 0, sizeof(sh))
+        if tunep[TUNE_LEFT] == 0 and tunep[TUNE_PHASE] == 0:
+            # a fit's first epoch: a first phase of the whole team
+            tunep[TUNE_LEFT] = tunep[TUNE_FORCE] if tunep[TUNE_FORCE] > 0 else TUNE_PROBE
+        sh.size = 1 if tunep[TUNE_MODE] == 1 else n_threads
+        sh.cur_is_params = 1
         tid = 0
         nth = 1
         with nogil, parallel(num_threads=n_threads):
@@ -2533,8 +2835,8 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
             epoch_team(&net, &params[0], shadow_p, &grads[0], &work[0], &state1[0], S2,
                        &X[0, 0], n_features, gather, &order[0], n, batch_size, &Y[0, 0],
                        swp, &opt, &pen, learning_rate, &step_count[0], &partial[0], &sh,
-                       tid, nth)
-        if sh.stop:
+                       tunep, tid, nth)
+        if sh.interrupted:
             raise_pending()
         if sh.zero_weights:
             raise ZeroDivisionError("Weights sum to zero, can't be normalized")

@@ -35,7 +35,7 @@ from ._network import Network, as_kernel_csr, zeroed_arrays
 from ._progress import make_progress
 from ._solvers import (STOCHASTIC_SOLVERS, StochasticOptimizer, draw_uniform, fit_lbfgs,
                        shuffle_order)
-from ._threads import kernel_threads, single_threaded_blas
+from ._threads import claim_threads, kernel_threads, single_threaded_blas
 
 
 # A validation set in the kernels' layout: X, labels for scoring, encoded
@@ -375,10 +375,13 @@ class _BaseMLP(BaseEstimator):
             for _ in range(self.max_iter):
                 if self.shuffle:
                     shuffle_order(self._random_state, sample_idx)
-                total = optimizer.run_epoch(
-                    net, X, Y, sample_weight, sample_idx, gather, batch_size, self.alpha,
-                    n_threads, buffers, l1_ratio=self.l1_ratio, dropout=self.dropout,
-                    seed=self._dropout_seed)
+                # the epoch's threads, shared with calls running at the same
+                # time (see bpfast/_threads.py)
+                with claim_threads(n_threads) as epoch_threads:
+                    total = optimizer.run_epoch(
+                        net, X, Y, sample_weight, sample_idx, gather, batch_size,
+                        self.alpha, epoch_threads, buffers, l1_ratio=self.l1_ratio,
+                        dropout=self.dropout, seed=self._dropout_seed)
                 self.n_iter_ += 1
                 self.loss_ = total / n_samples
                 self.t_ += n_samples
@@ -386,8 +389,9 @@ class _BaseMLP(BaseEstimator):
                 if progress is not None:
                     progress.epoch(self.n_iter_, self.loss_)
 
-                self._update_no_improvement_count(early_stopping, validation, n_threads,
-                                                  progress)
+                with claim_threads(n_threads) as epoch_threads:
+                    self._update_no_improvement_count(early_stopping, validation,
+                                                      epoch_threads, progress)
                 optimizer.iteration_ends(self.t_)
 
                 if monitor is not None and monitor(

@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from . import _kernels
 from ._network import BLOCK_ROWS, _empty, kernel_input, zeroed_arrays
+from ._threads import claim_threads
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop")
 
@@ -77,6 +78,9 @@ class StochasticOptimizer:
             dtype, [n_params, n_params if solver != "sgd" else 0])
         # [adam's t, minibatches seen (keys the dropout masks)]
         self.step = np.zeros(2, dtype=np.intp)
+        # what the epoch team measured of its speed, kept from epoch to epoch
+        # (see _kernels.tune_step); never changes a result
+        self.tune = np.zeros(_kernels.TUNE_SIZE)
 
     def run_epoch(self, net, X, Y, sample_weight, order, gather, batch_size, alpha,
                   n_threads, buffers, l1_ratio=0.0, dropout=0.0, seed=0):
@@ -91,7 +95,8 @@ class StochasticOptimizer:
             *kernel_input(X), Y, sw, order, gather, meta, net.slope,
             net.params, shadow, grads, work, self.state1, self.state2, self.step, partial,
             batch_size, self.solver, self.learning_rate, alpha, l1_ratio, momentum,
-            self.nesterov, self.beta_1, decay, self.epsilon, dropout, seed, n_threads)
+            self.nesterov, self.beta_1, decay, self.epsilon, dropout, seed, n_threads,
+            self.tune)
 
     def iteration_ends(self, time_step):
         """End-of-epoch schedule: 'invscaling' decays with samples seen."""
@@ -126,8 +131,9 @@ def fit_lbfgs(net, X, Y, sample_weight, alpha, max_iter, max_fun, tol, n_threads
         else:
             net.params[...] = x
             params = net.params
-        loss = net.loss_gradient(X, Y, sample_weight, alpha, n_threads, params, grads,
-                                 work_meta, l1_ratio=l1_ratio)
+        with claim_threads(n_threads) as threads:
+            loss = net.loss_gradient(X, Y, sample_weight, alpha, threads, params, grads,
+                                     work_meta, l1_ratio=l1_ratio)
         return loss, grads.astype(np.float64, copy=True)
 
     res = scipy.optimize.minimize(

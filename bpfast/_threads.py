@@ -2,9 +2,22 @@
 
 The kernels thread everything themselves, with OpenMP: the GEMMs as grids of
 tiles (one single-threaded BLAS call per tile, see _kernels.pgemm), the
-elementwise passes and the optimizer updates by rows or fixed chunks. The
-thread count follows OpenMP's budget (OMP_NUM_THREADS, threadpoolctl's
-limits), as scikit-learn's own OpenMP code does.
+elementwise passes and the optimizer updates by rows or fixed chunks.
+
+How many threads (kernel_threads): OpenMP's budget (OMP_NUM_THREADS,
+threadpoolctl's limits), and, unless OMP_NUM_THREADS is set, no more than
+the CPUs the process may use (its affinity mask and cgroup CPU quota, see
+_cpus), as scikit-learn's own OpenMP code does through joblib's cpu_count.
+
+Calls running at once (fits or predictions in several Python threads:
+GridSearchCV with the threading backend, a Dask worker's threads) share that
+budget instead of each starting a full team (claim_threads): each call runs
+on its own thread and takes what the others left of the budget for its
+team, at least that one thread, so the threads beyond the calling ones
+never exceed budget - 1. A fit claims its threads epoch by epoch (an L-BFGS
+fit evaluation by evaluation): a team gives way to a call that arrives at
+its next epoch, and grows back to the budget when the other calls end. Nothing depends on
+how many threads a call gets but its speed: no result does.
 
 While a kernel runs, SciPy's BLAS (which the tiles call) is pinned to one
 thread: its own worker threads would otherwise stack on top of the kernels'
@@ -19,9 +32,10 @@ thread count.
 import threading
 from contextlib import contextmanager
 
-from . import _kernels
+from . import _cpus, _kernels
 
 _lock = threading.RLock()
+_claimed = [0]   # kernel threads claimed by calls running now (claim_threads)
 _blas = []  # the threadpoolctl controllers of SciPy's BLAS, found once
 _pin = {"depth": 0, "saved": None}
 
@@ -55,8 +69,32 @@ def blas_threads():
 
 
 def kernel_threads():
-    """OpenMP threads for the kernels: OpenMP's budget right now."""
-    return max(1, int(_kernels.max_threads()))
+    """The kernels' thread budget right now: OpenMP's (OMP_NUM_THREADS,
+    threadpoolctl's limits, which always win), and without OMP_NUM_THREADS
+    no more than the CPUs the process may use (_cpus.default_threads)."""
+    return _cpus.default_threads(max(1, int(_kernels.max_threads())))
+
+
+def threads_claimed():
+    """Kernel threads claimed by the calls running now (diagnostics, tests)."""
+    return _claimed[0]
+
+
+@contextmanager
+def claim_threads(wanted):
+    """Threads for one kernel call out of the process's budget, shared with
+    the calls running at the same time: min(wanted, what the others left),
+    at least 1 (the calling thread itself). Yields that count; gives it back
+    on the way out."""
+    wanted = max(1, int(wanted))
+    with _lock:
+        granted = max(1, min(wanted, kernel_threads() - _claimed[0]))
+        _claimed[0] += granted
+    try:
+        yield granted
+    finally:
+        with _lock:
+            _claimed[0] -= granted
 
 
 def _pin_functions():

@@ -540,9 +540,10 @@ def _budget_of_two():
 def test_row_block_pass_gives_the_bits_of_the_product_by_product_path(
         dtype, hidden, activation, n_classes, batch, solver):
     """Fits through row_block_pass (one parallel region for the row-wise
-    passes) equal, bit for bit, fits that make every product in its own
-    region, on 1 and 2 threads under a tile budget of 2 (so minibatches of 64
-    rows or more are cut into two row blocks)."""
+    passes) equal fits that make every product in its own region (to
+    rounding: see _same_bits_per_path_close_across), each path the same bits
+    on 1 and 2 threads, under a tile budget of 2 (so minibatches of 64 rows or
+    more are cut into two row blocks)."""
     from threadpoolctl import threadpool_limits
 
     from bpfast import MLPClassifier
@@ -563,9 +564,7 @@ def test_row_block_pass_gives_the_bits_of_the_product_by_product_path(
                         clf.fit(X, y)
                 fits.append((np.concatenate([c.ravel() for c in clf.coefs_]),
                              np.array(clf.loss_curve_ if solver == "adam" else [clf.loss_])))
-    for coefs, losses in fits[1:]:
-        assert np.array_equal(coefs, fits[0][0])
-        assert np.array_equal(losses, fits[0][1])
+    _same_bits_per_path_close_across(fits, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -582,8 +581,9 @@ def test_row_block_pass_gives_the_bits_of_the_product_by_product_path(
 def test_epoch_team_gives_the_bits_of_the_product_by_product_path(dtype, params, weighted):
     """An epoch in one team of threads (epoch_team: two barriers a minibatch,
     each weight gradient's row tiles updated by the thread that made them)
-    equals, bit for bit, the epoch that opens a parallel region a product and
-    updates the flat vector in chunks: on 1 and 2 threads, for every
+    equals the epoch that opens a parallel region a product and updates the
+    flat vector in chunks (to rounding: see _same_bits_per_path_close_across),
+    each the same bits on 1 and 2 threads, for every
     optimizer, with the L1 part of the penalty, sample weights, rows read in
     place (shuffle=False) and a last, short minibatch. Budget 2: 128-row
     minibatches are cut in two row blocks, and the 70- and 96-row weight
@@ -611,9 +611,22 @@ def test_epoch_team_gives_the_bits_of_the_product_by_product_path(dtype, params,
                 fits.append((np.concatenate([c.ravel() for c in clf.coefs_ + clf.intercepts_]),
                              np.array(clf.loss_curve_)))
     assert np.all(np.isfinite(fits[0][0])) and len(fits[0][1]) == 3
-    for coefs, losses in fits[1:]:
-        assert np.array_equal(coefs, fits[0][0])
-        assert np.array_equal(losses, fits[0][1])
+    _same_bits_per_path_close_across(fits, dtype)
+
+
+def _same_bits_per_path_close_across(fits, dtype):
+    """fits: (coefs, losses) of the team on 1 and 2 threads, then of the
+    product-by-product path on 1 and 2 threads. Each path's bits do not depend
+    on the thread count; the two paths agree to rounding only: their grids
+    differ (row blocks and row tiles against tiles of each product), and
+    OpenBLAS's kernels for some CPUs (AVX2: Haswell, Zen) round a product cut
+    in other tiles differently (AVX-512 ones were seen not to)."""
+    for a, b in ((0, 1), (2, 3)):
+        assert np.array_equal(fits[b][0], fits[a][0])
+        assert np.array_equal(fits[b][1], fits[a][1])
+    tol = dict(rtol=2e-3, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-8, atol=1e-11)
+    np.testing.assert_allclose(fits[2][0], fits[0][0], **tol)
+    np.testing.assert_allclose(fits[2][1], fits[0][1], **tol)
 
 
 def _team_epochs(dtype, n_rows, shadow_len, threads, alpha=1e-3, l1_ratio=0.0,
@@ -735,7 +748,8 @@ def test_input_halves_give_the_same_bits_on_1_and_2_threads(dtype, gather, weigh
                                         solver="sgd") for local in (True, False))
         tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-11,
                                                                           atol=1e-14)
-        assert not np.array_equal(halves[0], whole[0])
+        # (equal bits are possible: OpenBLAS may itself cut the inner
+        # dimension of the whole product where the halves meet)
         np.testing.assert_allclose(halves[0], whole[0], **tol)
         np.testing.assert_allclose(halves[1], whole[1], **tol)
 
