@@ -870,13 +870,15 @@ def limit_threads(threads):
         os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
 
 
-def select(patterns):
+def select(patterns, cases=None):
+    """The cases (compare.py's own by default) whose names match a pattern."""
+    cases = CASES if cases is None else cases
     if not patterns:
-        return list(CASES)
-    chosen = [c for c in CASES if any(fnmatch.fnmatch(c.name, p) for p in patterns)]
+        return list(cases)
+    chosen = [c for c in cases if any(fnmatch.fnmatch(c.name, p) for p in patterns)]
     if not chosen:
         raise SystemExit(f"no case matches {patterns}; cases: "
-                         + ", ".join(c.name for c in CASES))
+                         + ", ".join(c.name for c in cases))
     return chosen
 
 

@@ -45,7 +45,6 @@ and after, every round's raw times); the run ends by printing a markdown table.
 """
 
 import argparse
-import fnmatch
 import json
 import os
 import platform
@@ -61,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if __name__ == "__main__" and str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))    # for `benchmarks.compare` when run as a script
 
-from benchmarks.compare import (CASES as COMPARE_CASES, NEVER, SEED,  # noqa: E402
+from benchmarks.compare import (CASES as COMPARE_CASES, NEVER, SEED, select,  # noqa: E402
                                 SklearnAPI, fmt, glorot, make_data, quiet_fit)
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -430,7 +429,7 @@ def markdown_table(cases, results, conditions):
 def run(args):
     budget = QUICK if args.quick else FULL
     rounds = args.rounds or budget.rounds
-    cases = select(args.cases)
+    cases = select(args.cases, CASES)
     conditions = args.conditions
     env = environment(args.quick, budget)
     env.update(rounds=rounds, conditions=conditions)
@@ -488,16 +487,6 @@ def run(args):
           f"wrote {path}\n")
     print(markdown_table(cases, results, conditions))
     return 0
-
-
-def select(patterns):
-    if not patterns:
-        return list(CASES)
-    chosen = [c for c in CASES if any(fnmatch.fnmatch(c.name, p) for p in patterns)]
-    if not chosen:
-        raise SystemExit(f"no case matches {patterns}; cases: "
-                         + ", ".join(c.name for c in CASES))
-    return chosen
 
 
 def parse_args(argv):

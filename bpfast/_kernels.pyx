@@ -2155,7 +2155,7 @@ cdef enum:
     TUNE_ROWS = 3          # and rows
     TUNE_WAIT = 4          # and seconds in barriers, all threads together
     TUNE_RATE_TEAM = 5     # seconds a row of the last phase of each (0: none yet)
-    TUNE_RATE_SOLO = 6
+    TUNE_RATE_SOLO = 6     # (TUNE_RATE_TEAM + mode)
     TUNE_PHASE = 7         # minibatches of the next phase that probes nothing
     TUNE_PROBING = 8       # this phase probes the other mode
     TUNE_FORCE = 9         # tests: switch mode every this many minibatches
@@ -2202,33 +2202,23 @@ cdef int tune_step(double* tune, double seconds, Py_ssize_t rows, double waited,
             tune_switch(tune, 1 - mode, tune[TUNE_FORCE], False)
     elif tune[TUNE_LEFT] <= 0 and tune[TUNE_TIME] >= TUNE_MIN_SECONDS:
         rate = tune[TUNE_TIME] / tune[TUNE_ROWS]
-        if mode == 0:
-            tune[TUNE_RATE_TEAM] = rate
-            if tune[TUNE_PROBING] != 0 and rate >= tune[TUNE_RATE_SOLO]:
-                # the team probed and lost: alone again, for twice as long
-                tune[TUNE_PHASE] = min(2 * phase, <double>TUNE_LONGEST)
-                tune_switch(tune, 1, tune[TUNE_PHASE], False)
-            elif tune[TUNE_PROBING] != 0:
-                tune[TUNE_PHASE] = TUNE_FIRST
-                tune_switch(tune, 0, TUNE_FIRST, False)
-            elif tune[TUNE_WAIT] > TUNE_WAIT_SHARE * team * tune[TUNE_TIME]:
-                tune_switch(tune, 1, TUNE_PROBE, True)
-            else:
-                tune[TUNE_PHASE] = min(2 * phase, <double>TUNE_LONGEST)
-                tune_switch(tune, 0, tune[TUNE_PHASE], False)
+        tune[TUNE_RATE_TEAM + mode] = rate
+        if tune[TUNE_PROBING] != 0 and rate >= tune[TUNE_RATE_TEAM + 1 - mode]:
+            # the probe lost: the other mode again, for twice as long
+            tune[TUNE_PHASE] = min(2 * phase, <double>TUNE_LONGEST)
+            tune_switch(tune, 1 - mode, tune[TUNE_PHASE], False)
+        elif tune[TUNE_PROBING] != 0:
+            # the probe won: its mode goes on, from a first phase
+            tune[TUNE_PHASE] = TUNE_FIRST
+            tune_switch(tune, mode, TUNE_FIRST, False)
+        elif mode == 1:
+            # after a phase alone, the team is probed again
+            tune_switch(tune, 0, TUNE_PROBE, True)
+        elif tune[TUNE_WAIT] > TUNE_WAIT_SHARE * team * tune[TUNE_TIME]:
+            tune_switch(tune, 1, TUNE_PROBE, True)
         else:
-            tune[TUNE_RATE_SOLO] = rate
-            if tune[TUNE_PROBING] != 0 and rate >= tune[TUNE_RATE_TEAM]:
-                # going alone probed and lost: the team, waits and all,
-                # for twice as long before the next probe
-                tune[TUNE_PHASE] = min(2 * phase, <double>TUNE_LONGEST)
-                tune_switch(tune, 0, tune[TUNE_PHASE], False)
-            elif tune[TUNE_PROBING] != 0:
-                tune[TUNE_PHASE] = TUNE_FIRST
-                tune_switch(tune, 1, TUNE_FIRST, False)
-            else:
-                # after a phase alone, the team is probed again
-                tune_switch(tune, 0, TUNE_PROBE, True)
+            tune[TUNE_PHASE] = min(2 * phase, <double>TUNE_LONGEST)
+            tune_switch(tune, 0, tune[TUNE_PHASE], False)
         tune[TUNE_TIME] = 0
         tune[TUNE_ROWS] = 0
         tune[TUNE_WAIT] = 0
