@@ -14,7 +14,8 @@ two ways, and both are common on CI runners and in containers:
 
 usable_cpus() is the smaller of the two, at least 1. cpu_limits() gives the
 parts behind it, for diagnostics. default_threads() is the kernels' default
-thread count, with scikit-learn's rule for its own OpenMP code.
+thread count, with scikit-learn's rule for its own OpenMP code. idle_cpus()
+says how many CPUs other processes leave free right now.
 
 Where the quota is read (Linux only; elsewhere only the affinity mask or
 os.cpu_count() counts):
@@ -49,6 +50,8 @@ _V2_MOUNTS = ("sys/fs/cgroup", "sys/fs/cgroup/unified")
 _V1_MOUNTS = ("sys/fs/cgroup/cpu", "sys/fs/cgroup/cpu,cpuacct",
               "sys/fs/cgroup/cpuacct,cpu")
 
+# the machine's CPUs (idle_cpus; os.cpu_count() reads sysfs on each call)
+_MACHINE_CPUS = max(1, os.cpu_count() or 1)
 # usable_cpus() answers from here for up to _TTL seconds; keyed by root.
 _TTL = 1.0
 _cache = {}
@@ -237,6 +240,28 @@ def usable_cpus(root="/", max_age=_TTL):
     n = cpu_limits(root).usable
     _cache[root] = (now, n)
     return n
+
+
+def idle_cpus(own=1, root="/"):
+    """CPUs of the machine that nothing outside `own` threads of this
+    process is running on right now: os.cpu_count() less the tasks running
+    or waiting to run (the fourth field of /proc/loadavg, "running/total",
+    which counts every CPU's run queue at the moment of the read, the
+    reading thread included) that are not among those `own`; never below
+    0. None where /proc/loadavg cannot be read or parsed (not Linux).
+
+    A snapshot, not an average: a process that spins beside this one counts
+    in every read, one that sleeps between short bursts in few of them. One
+    read costs ~7 us. The counts are the machine's (a container sees its
+    host's), as os.cpu_count() is, so the difference is the machine's too."""
+    text = _read(os.path.join(root, "proc/loadavg"))
+    try:
+        running = int(text.split()[3].split("/")[0])
+    except (AttributeError, IndexError, ValueError):
+        return None
+    if running < 0:
+        return None
+    return max(0, _MACHINE_CPUS - max(0, running - max(0, int(own))))
 
 
 def default_threads(omp_max_threads, env=os.environ, root="/"):

@@ -707,6 +707,7 @@ CHUNK_SIZE = CHUNK  # optimizer chunk: norm scratch needs 2 doubles per chunk
 # pinned to one thread while the kernels run (bpfast/_threads.py).
 cdef enum:
     PAR_MIN = 65536
+PARALLEL_MIN = PAR_MIN
 # Fixed chunk of the flat parameter vector for optimizer updates; per-chunk
 # partial sums make |W|^2 independent of the thread count. Small enough that
 # a net of a few thousand coefficients is shared among the threads: a double
@@ -1095,8 +1096,7 @@ cdef inline int gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n
                           int act, floating slope) noexcept nogil:
     """Tile t of the grid; returns the number of its rows that are not all
     finite when epi has EPI_CHECK, else 0."""
-    cdef Py_ssize_t i, j, r0 = 0, r1 = m, c0 = 0, c1 = n, r
-    cdef int bad = 0
+    cdef Py_ssize_t i, j, r0 = 0, r1 = m, c0 = 0, c1 = n
     if tm * tn > 1:
         # (six integer divisions: a small net's minibatch makes its
         # single-tile products by the dozen, so they are skipped there)
@@ -1106,6 +1106,22 @@ cdef inline int gemm_tile(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n
         r1 = (i + 1) * m // tm
         c0 = j * n // tn
         c1 = (j + 1) * n // tn
+    return gemm_rect(trans_a, trans_b, n, k, A, lda, B, ldb, beta, C, ldc, r0, r1, c0, c1,
+                     epi, vec, act_a, act, slope)
+
+
+cdef inline int gemm_rect(bint trans_a, bint trans_b, Py_ssize_t n, Py_ssize_t k,
+                          const floating* A, Py_ssize_t lda, const floating* B,
+                          Py_ssize_t ldb, floating beta, floating* C, Py_ssize_t ldc,
+                          Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c0, Py_ssize_t c1,
+                          int epi, const floating* vec, const floating* act_a,
+                          int act, floating slope) noexcept nogil:
+    """Rows r0 .. r1 - 1 and columns c0 .. c1 - 1 of the n-column product
+    (one tile, see gemm_tile), with its epilogue, as one BLAS call: the same
+    call, so the same rounding, for the same rectangle wherever A and C
+    start (prediction's row units pass their own rows' pointers)."""
+    cdef Py_ssize_t r
+    cdef int bad = 0
     if k == 1 and epi == EPI_DERIV and beta == 0:
         # BP2 from a single output unit: each row of the outer product is
         # made and multiplied by f' in one pass
@@ -1576,18 +1592,15 @@ cdef void csr_t_matmul(const CSR* X, const Py_ssize_t* rows, Py_ssize_t row0,
 # --------------------------------------------------------------------------
 # Whole-network passes over one block of rows
 # --------------------------------------------------------------------------
-cdef int forward_block(const Net* net, const floating* params, floating* work,
-                       const floating* A0, Py_ssize_t lda0, const CSR* Xs,
-                       const Py_ssize_t* rows, Py_ssize_t row0, Py_ssize_t m,
-                       floating* Zout, const Dropout* drop, bint check_first,
-                       int n_threads) noexcept nogil:
-    """Forward pass through every layer; the hidden activations land in work,
-    the output layer's pre-activation (bias not yet added) in Zout (m x K).
-    With check_first, returns how many rows of the first layer's product
-    (X @ W_0, before its bias) are not all finite (see EPI_CHECK); else 0."""
-    cdef Py_ssize_t l, n_in, n_out, i
+cdef void forward_block(const Net* net, const floating* params, floating* work,
+                        const floating* A0, Py_ssize_t lda0, const CSR* Xs,
+                        const Py_ssize_t* rows, Py_ssize_t row0, Py_ssize_t m,
+                        floating* Zout, const Dropout* drop, int n_threads) noexcept nogil:
+    """Forward pass of a minibatch through every layer; the hidden
+    activations land in work, the output layer's pre-activation (bias not
+    yet added) in Zout (m x K)."""
+    cdef Py_ssize_t l, n_in, n_out
     cdef int epi
-    cdef int bad = 0
     cdef const floating* W
     cdef floating* Z
     for l in range(net.L):
@@ -1599,24 +1612,17 @@ cdef int forward_block(const Net* net, const floating* params, floating* work,
         epi = EPI_BIAS_ACT if l < net.L - 1 else EPI_NONE
         if l == 0 and Xs != NULL:
             csr_matmul(Xs, rows, row0, m, W, n_out, Z, n_threads)
-            if check_first:
-                for i in range(m):
-                    bad += not chunk_finite(Z + i * n_out, 0, n_out)
             if epi == EPI_BIAS_ACT:
                 bias_activation(Z, params + net.b_off[l], m, n_out, net.activation,
                                 <floating>net.slope, n_threads)
         else:
-            if l == 0 and check_first:
-                epi = epi | EPI_CHECK
-            bad += pgemm(False, False, m, n_out, n_in,
-                         A0 if l == 0 else work + net.act_off[l], lda0 if l == 0 else n_in,
-                         W, n_out, <floating>0, Z, n_out, epi, params + net.b_off[l],
-                         <const floating*>NULL, net.activation, <floating>net.slope,
-                         n_threads)
+            pgemm(False, False, m, n_out, n_in,
+                  A0 if l == 0 else work + net.act_off[l], lda0 if l == 0 else n_in,
+                  W, n_out, <floating>0, Z, n_out, epi, params + net.b_off[l],
+                  <const floating*>NULL, net.activation, <floating>net.slope, n_threads)
         if l < net.L - 1:
             if drop != NULL:
                 dropout_forward(Z, m, n_out, drop, l + 1)
-    return bad
 
 
 cdef bint ROWS_LOCAL = True   # off only to test the two paths against each other
@@ -1730,8 +1736,7 @@ cdef double forward_backward_block(const Net* net, const floating* params,
         if Xg != NULL:
             gather_rows(Xg, lda0, rows, m, <floating*>A0, n_threads)
         D = work + net.delta_off[L - 1]
-        forward_block(net, params, work, A0, lda0, Xs, rows, row0, m, D, drop, False,
-                      n_threads)
+        forward_block(net, params, work, A0, lda0, Xs, rows, row0, m, D, drop, n_threads)
         loss = output_delta(D, params + net.b_off[L - 1], Y, sw, rows, row0, m,
                             net.units[L], net.output, inv_sw_sum,
                             <double*>(work + net.rowloss_off),
@@ -2174,6 +2179,13 @@ TUNE_FIELDS = {"mode": TUNE_MODE, "left": TUNE_LEFT, "rate_team": TUNE_RATE_TEAM
 cdef double TUNE_MIN_SECONDS = 0.004
 # waits above this share of the team's time make thread 0 probe going alone
 cdef double TUNE_WAIT_SHARE = 0.2
+# the team wins a comparison only at this fraction of the seconds a row
+# alone or less: its measured phases leave out what it costs around them
+# (on 2 cores with one busy process beside, thread 0 alone ran ~20% slower
+# in the phases after a probe of the team than a one-thread fit did, its
+# core taken by the busy process the scheduler moved there), and a team
+# that is barely faster holds cores that others are waiting for
+cdef double TUNE_TEAM_EDGE = 0.85
 
 
 cdef inline void tune_switch(double* tune, int mode, double left, bint probing) noexcept nogil:
@@ -2203,7 +2215,8 @@ cdef int tune_step(double* tune, double seconds, Py_ssize_t rows, double waited,
     elif tune[TUNE_LEFT] <= 0 and tune[TUNE_TIME] >= TUNE_MIN_SECONDS:
         rate = tune[TUNE_TIME] / tune[TUNE_ROWS]
         tune[TUNE_RATE_TEAM + mode] = rate
-        if tune[TUNE_PROBING] != 0 and rate >= tune[TUNE_RATE_TEAM + 1 - mode]:
+        if tune[TUNE_PROBING] != 0 and (tune[TUNE_RATE_TEAM] < TUNE_TEAM_EDGE *
+                                        tune[TUNE_RATE_SOLO]) != (mode == 0):
             # the probe lost: the other mode again, for twice as long
             tune[TUNE_PHASE] = min(2 * phase, <double>TUNE_LONGEST)
             tune_switch(tune, 1 - mode, tune[TUNE_PHASE], False)
@@ -3329,14 +3342,129 @@ def all_finite(const floating[::1] x, int n_threads):
     return bad == 0
 
 
+# Prediction runs in row units: each row tile of each block of rows (the
+# tiles that the block's products are cut into first, see row_tiles) goes
+# through every layer and the output activation on one thread, in its own
+# workspace, with the same BLAS calls (so the same bits) as the whole
+# block's tiled products would make, and the threads take the units
+# dynamically, one at a time. A thread that shares its core with another
+# process then does fewer units instead of holding the others at a barrier
+# after every layer (measured, 64-100-10, 100,000 rows, 2 cores and two
+# busy processes beside: 1.78 s with a static schedule per layer, against
+# 0.09 s on one thread).
+cdef inline void predict_geometry(Py_ssize_t n_rows, Py_ssize_t block,
+                                  Py_ssize_t* n_units, Py_ssize_t* unit_rows) noexcept nogil:
+    """How many row units n_rows make in blocks of `block` rows, and the
+    most rows one of them has."""
+    cdef Py_ssize_t full = n_rows // block, last = n_rows % block
+    cdef int tm
+    n_units[0] = 0
+    unit_rows[0] = 0
+    if full > 0:
+        tm = row_tiles(block)
+        n_units[0] = full * tm
+        unit_rows[0] = (block + tm - 1) // tm
+    if last > 0:
+        tm = row_tiles(last)
+        n_units[0] += tm
+        unit_rows[0] = max(unit_rows[0], (last + tm - 1) // tm)
+
+
+def predict_units(Py_ssize_t n_rows, Py_ssize_t block_rows):
+    """(units, rows of the largest) that predict cuts n_rows into with
+    blocks of block_rows rows: the workspace of each thread of predict
+    holds that many rows (Network.meta(rows)), and more threads than units
+    would have nothing to do."""
+    cdef Py_ssize_t n_units, unit_rows
+    if n_rows < 0 or block_rows < 1:
+        raise ValueError("need n_rows >= 0 and block_rows >= 1")
+    predict_geometry(n_rows, block_rows, &n_units, &unit_rows)
+    return n_units, unit_rows
+
+
+cdef int forward_unit(const Net* net, const floating* params, floating* work,
+                      const floating* A0, Py_ssize_t lda0, const CSR* Xs, Py_ssize_t row0,
+                      Py_ssize_t m, Py_ssize_t block_m, floating* out,
+                      bint check_first) noexcept nogil:
+    """Network output (output activation applied) of the m rows from row0,
+    one row unit of a block of block_m rows, on the calling thread: each
+    product as the column tiles the block's product would have
+    (choose_tiles), its rows' part of each; hidden activations in work
+    (capacity >= m rows), the output in out (m x K). With check_first,
+    returns how many rows of the first layer's product are not all finite
+    (see EPI_CHECK)."""
+    cdef Py_ssize_t l, n_in, n_out, i, j, lda, g, K = net.units[net.L]
+    cdef int epi, tm, tn
+    cdef int bad = 0
+    cdef const floating* A
+    cdef floating* Z
+    for l in range(net.L):
+        n_in = net.units[l]
+        n_out = net.units[l + 1]
+        Z = out if l == net.L - 1 else work + net.act_off[l + 1]
+        epi = EPI_BIAS_ACT if l < net.L - 1 else EPI_NONE
+        if l == 0 and Xs != NULL:
+            csr_matmul(Xs, NULL, row0, m, params + net.w_off[l], n_out, Z, 1)
+            if check_first:
+                for i in range(m):
+                    bad += not chunk_finite(Z + i * n_out, 0, n_out)
+            if epi == EPI_BIAS_ACT:
+                bias_activation(Z, params + net.b_off[l], m, n_out, net.activation,
+                                <floating>net.slope, 1)
+            continue
+        if l == 0 and check_first:
+            epi = epi | EPI_CHECK
+        A = A0 if l == 0 else work + net.act_off[l]
+        lda = lda0 if l == 0 else n_in
+        choose_tiles(block_m, n_out, n_in, True, &tm, &tn)
+        for j in range(tn):
+            bad += gemm_rect(False, False, n_out, n_in, A, lda, params + net.w_off[l],
+                             n_out, <floating>0, Z, n_out, 0, m, j * n_out // tn,
+                             (j + 1) * n_out // tn, epi, params + net.b_off[l],
+                             <const floating*>NULL, net.activation, <floating>net.slope)
+    for g in range((m + OUT_ROWS - 1) // OUT_ROWS):
+        output_activation_rows(out + g * OUT_ROWS * K, params + net.b_off[net.L - 1],
+                               min(<Py_ssize_t>OUT_ROWS, m - g * OUT_ROWS), K, net.output)
+    return bad
+
+
+cdef inline int predict_unit(const Net* net, const floating* params, floating* work,
+                             const floating* X, Py_ssize_t n_features, const CSR* Xs,
+                             Py_ssize_t n_rows, Py_ssize_t block, floating* out,
+                             Py_ssize_t u, bint check_input) noexcept nogil:
+    """Row unit u of predict (units numbered block by block, then by row
+    tile)."""
+    cdef Py_ssize_t full = n_rows // block, start, m, r0, r1
+    cdef int tm = row_tiles(block), i
+    if u < full * tm:
+        start = (u // tm) * block
+        m = block
+        i = <int>(u % tm)
+    else:
+        start = full * block
+        m = n_rows - start
+        tm = row_tiles(m)
+        i = <int>(u - full * row_tiles(block))
+    r0 = start + i * m // tm
+    r1 = start + (i + 1) * m // tm
+    return forward_unit(net, params, work, X + r0 * n_features if Xs == NULL else NULL,
+                        n_features, Xs, r0, r1 - r0, m, out + r0 * net.units[net.L],
+                        check_input)
+
+
 def predict(const floating[:, ::1] X, const floating[::1] X_data,
             const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
             bint sparse, Py_ssize_t n_features,
             const Py_ssize_t[::1] meta, double slope,
             const floating[::1] params, floating[::1] work, floating[:, ::1] out,
-            int n_threads, bint check_input=False):
-    """Network output (output activation applied) for every row, streamed
-    through the workspace in blocks of its capacity; out is n_rows x K.
+            int n_threads, bint check_input=False, Py_ssize_t block_rows=0):
+    """Network output (output activation applied) for every row; out is
+    n_rows x K. The rows go in blocks of block_rows (0: the workspace's
+    capacity), cut into row units (see predict_units) that up to n_threads
+    threads take one at a time, each thread in its own workspace: work
+    holds one or more workspaces of meta's layout back to back, whose
+    capacity covers the largest unit, and no more threads run than it
+    holds workspaces. The result does not depend on the thread count.
     Each call brings its own workspace, so one model can predict from many
     threads at once.
 
@@ -3348,41 +3476,44 @@ def predict(const floating[:, ::1] X, const floating[::1] X_data,
     cdef Net net
     cdef CSR xs
     cdef const CSR* xsp = &xs if sparse else NULL
-    cdef const floating* A0 = NULL
+    cdef const floating* X0 = NULL
     cdef Py_ssize_t n_rows = X_indptr.shape[0] - 1 if sparse else X.shape[0]
-    cdef Py_ssize_t start, m, i, K, n_blocks
+    cdef Py_ssize_t u, n_units, unit_rows, stride
     cdef Py_ssize_t bad = 0
-    cdef const floating* b_out
+    cdef int tid
     unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
-    K = net.units[net.L]
     if n_features != net.units[0]:
         raise ValueError("X has %d features, the network expects %d"
                          % (n_features, net.units[0]))
-    if out.shape[0] != n_rows or out.shape[1] != K:
+    if out.shape[0] != n_rows or out.shape[1] != net.units[net.L]:
         raise ValueError("output array has the wrong shape")
+    if block_rows < 0:
+        raise ValueError("block_rows must be >= 0")
     set_input(&net, sparse, n_features, X.shape[1],
               &X_data[0] if X_data.shape[0] > 0 else NULL, X_data.shape[0],
               X_indices, X_indptr, &xs)
     if n_rows == 0:
         return True
-    n_threads = clamp_threads(n_threads)
-    b_out = &params[0] + net.b_off[net.L - 1]
+    if block_rows == 0:
+        block_rows = net.capacity
+    predict_geometry(n_rows, block_rows, &n_units, &unit_rows)
+    if unit_rows > net.capacity:
+        raise ValueError("workspace capacity %d is below the largest row unit (%d rows)"
+                         % (net.capacity, unit_rows))
+    stride = net.work_len
+    n_threads = <int>min(<Py_ssize_t>clamp_threads(n_threads),
+                         min(n_units, work.shape[0] // stride))
+    if not sparse:
+        X0 = &X[0, 0]
     with nogil:
-        start = 0
-        while start < n_rows:
-            m = min(net.capacity, n_rows - start)
-            if not sparse:
-                A0 = &X[0, 0] + start * n_features
-            bad += forward_block(&net, &params[0], &work[0], A0, n_features, xsp, NULL,
-                                 start, m, &out[start, 0], NULL, check_input, n_threads)
-            n_blocks = (m + OUT_ROWS - 1) // OUT_ROWS
-            if n_threads > 1 and m * K >= PAR_MIN // 8:   # exp-heavy: pays sooner
-                for i in prange(n_blocks, schedule='static', num_threads=n_threads):
-                    output_activation_rows(&out[start + i * OUT_ROWS, 0], b_out,
-                                           min(OUT_ROWS, m - i * OUT_ROWS), K, net.output)
-            else:
-                for i in range(n_blocks):
-                    output_activation_rows(&out[start + i * OUT_ROWS, 0], b_out,
-                                           min(OUT_ROWS, m - i * OUT_ROWS), K, net.output)
-            start += m
+        if n_threads > 1:
+            for u in prange(n_units, schedule='dynamic', num_threads=n_threads):
+                tid = threadid()
+                bad += predict_unit(&net, &params[0], &work[0] + tid * stride, X0,
+                                    n_features, xsp, n_rows, block_rows, &out[0, 0], u,
+                                    check_input)
+        else:
+            for u in range(n_units):
+                bad += predict_unit(&net, &params[0], &work[0], X0, n_features, xsp,
+                                    n_rows, block_rows, &out[0, 0], u, check_input)
     return bad == 0

@@ -43,6 +43,16 @@ from ._threads import claim_threads, kernel_threads, single_threaded_blas
 _Validation = namedtuple("_Validation", "X y Y sample_weight")
 
 
+def _all_finite(values):
+    """Whether every element of the 1-d C-contiguous array is finite, on the
+    threads a claim grants (see bpfast/_threads.py) where it is long
+    enough to share."""
+    if values.shape[0] < _kernels.PARALLEL_MIN:
+        return _kernels.all_finite(values, 1)
+    with claim_threads(kernel_threads()) as n_threads:
+        return _kernels.all_finite(values, n_threads)
+
+
 def _kernel_X(X, dtype):
     """X in the kernels' layout: C-ordered dense or canonical CSR, of dtype."""
     if sp.issparse(X):
@@ -209,7 +219,7 @@ class _BaseMLP(BaseEstimator):
         if get_config()["assume_finite"]:
             return True
         values = X.data if sp.issparse(X) else X.ravel(order="K")
-        return _kernels.all_finite(np.ascontiguousarray(values), kernel_threads())
+        return _all_finite(np.ascontiguousarray(values))
 
     def _validate_fit_data(self, X, y, **kwargs):
         """validate_data for fit, with X's finiteness checked by _finite_input
@@ -251,17 +261,17 @@ class _BaseMLP(BaseEstimator):
                 net, X, Y, sample_weight, self.alpha, self.max_iter, self.max_fun,
                 self.tol, n_threads, l1_ratio=self.l1_ratio)
 
-        self._check_finite(net, X, n_threads)
+        self._check_finite(net, X)
         return self
 
-    def _check_finite(self, net, X, n_threads):
+    def _check_finite(self, net, X):
         """scikit-learn's error for non-finite weights; bpfast also raises it
         when finite weights are so large that the network's outputs overflow
         on training rows (the first 64, read in place: no copy), so a fitted
         model does not predict NaN there silently. (64 rows: on 784-256-128-10
         the check took 1.5 ms of a fit with 256.)"""
-        if _kernels.all_finite(net.params, n_threads):
-            if np.isfinite(net.forward(_kernel_X(X[:64], net.dtype), n_threads)[0]).all():
+        if _all_finite(net.params):
+            if np.isfinite(net.forward(_kernel_X(X[:64], net.dtype), 1)[0]).all():
                 return
             detail = " (its outputs overflow on the training data)"
         else:
@@ -552,10 +562,13 @@ class _BaseMLP(BaseEstimator):
                 dtype = np.float64
         params = net.params if dtype == net.dtype else net.params.astype(dtype)
         X = _kernel_X(X, dtype)
-        n_threads = kernel_threads()
         check_x = check_input and not get_config()["assume_finite"]
         with single_threaded_blas():
-            out, finite = net.forward(X, n_threads, params, check_input=check_x)
+            if net.row_units(X.shape[0]) > 1:
+                with claim_threads(kernel_threads()) as n_threads:
+                    out, finite = net.forward(X, n_threads, params, check_input=check_x)
+            else:   # one unit of rows (up to 63): one thread, nothing to claim
+                out, finite = net.forward(X, 1, params, check_input=check_x)
         if not finite and not self._finite_input(X):
             # a NaN or infinity in X: scikit-learn's own check raises its
             # exact error (when X is finite, its rows merely overflowed);
@@ -563,7 +576,7 @@ class _BaseMLP(BaseEstimator):
             # names are not checked (and warned about) a second time
             check_array(X_in, accept_sparse=["csr", "csc"], estimator=self,
                         input_name="X")
-        if check_input and not _kernels.all_finite(out.reshape(-1), n_threads):
+        if check_input and not _all_finite(out.reshape(-1)):
             warnings.warn("The network's outputs are not finite for some rows (the "
                           "input may hold values far outside the training data's "
                           "range).", RuntimeWarning, stacklevel=3)

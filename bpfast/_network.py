@@ -166,6 +166,12 @@ class Network:
         return meta, np.empty(work_len, dtype=self.dtype)
 
     # -- passes ----------------------------------------------------------------
+    @staticmethod
+    def row_units(n_rows):
+        """How many row units forward cuts n_rows into: more threads than
+        that have nothing to do (see _kernels.predict)."""
+        return _kernels.predict_units(n_rows, max(1, min(BLOCK_ROWS, n_rows)))[0]
+
     def forward(self, X, n_threads, params=None, check_input=False):
         """(outputs, finite) for X (dense C-ordered or CSR, of self.dtype).
         finite is False when check_input is set and a row of the first
@@ -174,11 +180,13 @@ class Network:
         params = self.params if params is None else params
         n = X.shape[0]
         out = np.empty((n, self.units[-1]), dtype=params.dtype)
-        cap = max(1, min(BLOCK_ROWS, n))
-        meta, work_len = self.meta(cap)
-        work = np.empty(work_len, dtype=params.dtype)
+        block = max(1, min(BLOCK_ROWS, n))
+        n_units, unit_rows = _kernels.predict_units(n, block)
+        meta, work_len = self.meta(max(1, unit_rows))
+        # a workspace for each thread that can have a row unit to work on
+        work = np.empty(max(1, min(n_threads, n_units)) * work_len, dtype=params.dtype)
         finite = _kernels.predict(*kernel_input(X), meta, self.slope, params, work, out,
-                                  n_threads, check_input)
+                                  n_threads, check_input, block)
         return out, finite
 
     def loss_gradient(self, X, Y, sample_weight, alpha, n_threads, params, grads,

@@ -19,6 +19,15 @@ fit evaluation by evaluation): a team gives way to a call that arrives at
 its next epoch, and grows back to the budget when the other calls end. Nothing depends on
 how many threads a call gets but its speed: no result does.
 
+Nor does a call start more threads than there are CPUs that other processes
+leave idle at that moment (_cpus.idle_cpus, from /proc/loadavg's count of
+running tasks). A parallel region ends at a barrier that waits for every
+thread of the team, and a thread woken on a core that another process keeps
+busy can wait a whole scheduling period for it: on 2 cores with one busy
+process beside, a 2-thread pass over 235,000 weights (a fit's last check)
+took 24 ms, against 0.1 ms on one thread. Load that comes after the claim is
+the epoch team's to handle (_kernels.tune_step).
+
 While a kernel runs, SciPy's BLAS (which the tiles call) is pinned to one
 thread: its own worker threads would otherwise stack on top of the kernels'
 (an epoch measured 2x slower on 2 cores), and a multithreaded BLAS call
@@ -83,12 +92,20 @@ def threads_claimed():
 @contextmanager
 def claim_threads(wanted):
     """Threads for one kernel call out of the process's budget, shared with
-    the calls running at the same time: min(wanted, what the others left),
-    at least 1 (the calling thread itself). Yields that count; gives it back
-    on the way out."""
+    the calls running at the same time: min(wanted, what the others left,
+    the CPUs that other processes leave idle right now), at least 1 (the
+    calling thread itself). Yields that count; gives it back on the way
+    out."""
     wanted = max(1, int(wanted))
     with _lock:
         granted = max(1, min(wanted, kernel_threads() - _claimed[0]))
+        if granted > 1:
+            # no more threads than CPUs other processes leave idle: this
+            # call's own thread and the threads claimed by others are this
+            # process's, and the rest of what runs is not
+            idle = _cpus.idle_cpus(own=1 + _claimed[0])
+            if idle is not None:
+                granted = max(1, min(granted, idle - _claimed[0]))
         _claimed[0] += granted
     try:
         yield granted

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from bpfast import _cpus
-from bpfast._cpus import cpu_limits, default_threads, usable_cpus
+from bpfast._cpus import cpu_limits, default_threads, idle_cpus, usable_cpus
 
 BIG = 64  # the fake affinity mask: more CPUs than any quota below
 
@@ -399,6 +399,37 @@ def test_default_threads_reads_os_environ_by_default(tmp_path, monkeypatch):
     assert default_threads(7, root=str(tmp_path)) == 7
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert default_threads(7, root=str(tmp_path)) == 2
+
+
+# -- idle CPUs: /proc/loadavg's running tasks -----------------------------------------
+@pytest.mark.parametrize("running, own, idle", [
+    (1, 1, 8),      # only the reading thread: every CPU idle
+    (3, 1, 6),      # two other tasks
+    (3, 3, 8),      # ... both this process's own
+    (12, 1, 0),     # more tasks than CPUs: none idle, never negative
+    (1, 4, 8),      # own threads asleep (not running): not counted twice
+    (0, 1, 8),
+])
+def test_idle_cpus_counts_other_running_tasks(tmp_path, monkeypatch, running, own, idle):
+    monkeypatch.setattr(_cpus, "_MACHINE_CPUS", 8)
+    put(tmp_path, "proc/loadavg", "2.10 1.50 0.90 %d/321 4567\n" % running)
+    assert idle_cpus(own=own, root=str(tmp_path)) == idle
+
+
+@pytest.mark.parametrize("text", [None, "", "2.10 1.50 0.90", "2.10 1.50 0.90 x/321 4",
+                                  "2.10 1.50 0.90 -2/321 4", "\x00\x01"])
+def test_idle_cpus_unreadable_says_nothing(tmp_path, text):
+    if text is not None:
+        put(tmp_path, "proc/loadavg", text)
+    assert idle_cpus(root=str(tmp_path)) is None
+
+
+def test_idle_cpus_on_the_real_machine():
+    """This process's reading thread runs: at most every CPU, at least 0."""
+    if not os.path.exists("/proc/loadavg"):
+        pytest.skip("no /proc/loadavg here")
+    n = idle_cpus()
+    assert 0 <= n <= (os.cpu_count() or 1)
 
 
 # -- the real machine ----------------------------------------------------------------
