@@ -15,7 +15,8 @@ two ways, and both are common on CI runners and in containers:
 usable_cpus() is the smaller of the two, at least 1. cpu_limits() gives the
 parts behind it, for diagnostics. default_threads() is the kernels' default
 thread count, with scikit-learn's rule for its own OpenMP code. idle_cpus()
-says how many CPUs other processes leave free right now.
+says how many CPUs other processes leave free right now, and
+running_threads() how many of some threads of this process run now.
 
 Where the quota is read (Linux only; elsewhere only the affinity mask or
 os.cpu_count() counts):
@@ -262,6 +263,21 @@ def idle_cpus(own=1, root="/"):
     if running < 0:
         return None
     return max(0, _MACHINE_CPUS - max(0, running - max(0, int(own))))
+
+
+def running_threads(tids, root="/"):
+    """How many of this process's threads `tids` (kernel thread ids) are
+    running or waiting to run right now: state R in
+    /proc/self/task/<tid>/stat. A thread that has ended, or a file that
+    cannot be read, counts as not running. ~5 us a thread."""
+    n = 0
+    for tid in tids:
+        text = _read(os.path.join(root, "proc/self/task/%d/stat" % int(tid)))
+        if text is not None:
+            # "tid (name) S ...": the name may hold spaces and parentheses
+            fields = text[text.rfind(")") + 1:].split()
+            n += bool(fields) and fields[0] == "R"
+    return n
 
 
 def default_threads(omp_max_threads, env=os.environ, root="/"):

@@ -80,6 +80,29 @@ cdef extern from *:
     #else
     #define BP_HAVE_FUTEX 0
     #endif
+    /* The kernel thread ids of the OpenMP threads that last ran our work,
+       by team thread number (0: none noted): after a region, libgomp's
+       threads spin for a while before they sleep, and the running-task
+       count that the thread claims read (bpfast/_cpus.py) would take them
+       for another process's. Each thread asks the kernel once. */
+    #define BP_MAX_WORKERS 256
+    static int bp_worker_tid[BP_MAX_WORKERS];
+    static inline void bp_note_worker(int t) {
+    #if defined(__linux__)
+        static __thread int mine = 0;
+        if (t <= 0 || t >= BP_MAX_WORKERS)
+            return;
+        if (mine == 0)
+            mine = (int)syscall(SYS_gettid);
+        if (__atomic_load_n(&bp_worker_tid[t], __ATOMIC_RELAXED) != mine)
+            __atomic_store_n(&bp_worker_tid[t], mine, __ATOMIC_RELAXED);
+    #else
+        (void)t;
+    #endif
+    }
+    static inline int bp_worker_tid_of(int t) {
+        return __atomic_load_n(&bp_worker_tid[t], __ATOMIC_RELAXED);
+    }
     typedef struct { int count; int sense; int sleepers; } bp_barrier;
     #define BP_SPINS 2048
     static inline void bp_pause(void) {
@@ -161,6 +184,9 @@ cdef extern from *:
     void bp_wake_all(int* word, int* sleepers, int value) noexcept nogil
     void bp_atomic_add_double(double* total, double v) noexcept nogil
     int BP_DEBUG_BUILD
+    int BP_MAX_WORKERS
+    void bp_note_worker(int t) noexcept nogil
+    int bp_worker_tid_of(int t) noexcept nogil
 
 cdef extern from *:
     """
@@ -824,6 +850,19 @@ cdef int unpack_meta(const Py_ssize_t[::1] meta, double slope, Py_ssize_t params
     return 0
 
 
+def worker_tids():
+    """The kernel thread ids (Linux) of the OpenMP threads, other than the
+    calling ones, that last ran kernel work, as the kernels noted them."""
+    cdef int t, tid
+    found = []
+    for t in range(1, BP_MAX_WORKERS):
+        tid = bp_worker_tid_of(t)
+        if tid == 0:   # team thread numbers are noted from 1 up
+            break
+        found.append(tid)
+    return found
+
+
 def max_threads():
     """The OpenMP thread budget (follows OMP_NUM_THREADS and threadpoolctl)."""
     return bp_omp_max_threads()
@@ -1177,6 +1216,7 @@ cdef int pgemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_
     nt = n_threads if tm * tn > 1 else 1
     if nt > 1:
         for t in prange(tm * tn, schedule='static', num_threads=nt):
+            bp_note_worker(threadid())
             bad += gemm_tile(trans_a, trans_b, m, n, k, A, lda, B, ldb, beta, C, ldc,
                              tm, tn, t, epi, vec, act_a, act, slope)
     else:
@@ -2835,6 +2875,7 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
         with nogil, parallel(num_threads=n_threads):
             tid = threadid()
             nth = bp_omp_team_size()
+            bp_note_worker(tid)
             epoch_team(&net, &params[0], shadow_p, &grads[0], &work[0], &state1[0], S2,
                        &X[0, 0], n_features, gather, &order[0], n, batch_size, &Y[0, 0],
                        swp, &opt, &pen, learning_rate, &step_count[0], &partial[0], &sh,
@@ -3335,6 +3376,7 @@ def all_finite(const floating[::1] x, int n_threads):
     with nogil:
         if n_threads > 1 and n >= PAR_MIN:
             for c in prange(n_chunks, schedule='static', num_threads=n_threads):
+                bp_note_worker(threadid())
                 bad += not chunk_finite(&x[0], c * CHUNK, min((c + 1) * CHUNK, n))
         else:
             for c in range(n_chunks):
@@ -3509,6 +3551,7 @@ def predict(const floating[:, ::1] X, const floating[::1] X_data,
         if n_threads > 1:
             for u in prange(n_units, schedule='dynamic', num_threads=n_threads):
                 tid = threadid()
+                bp_note_worker(tid)
                 bad += predict_unit(&net, &params[0], &work[0] + tid * stride, X0,
                                     n_features, xsp, n_rows, block_rows, &out[0, 0], u,
                                     check_input)

@@ -25,8 +25,12 @@ running tasks). A parallel region ends at a barrier that waits for every
 thread of the team, and a thread woken on a core that another process keeps
 busy can wait a whole scheduling period for it: on 2 cores with one busy
 process beside, a 2-thread pass over 235,000 weights (a fit's last check)
-took 24 ms, against 0.1 ms on one thread. Load that comes after the claim is
-the epoch team's to handle (_kernels.tune_step).
+took 24 ms, against 0.1 ms on one thread. The kernels note their OpenMP
+threads' ids, so that those still spinning after the last region (libgomp's
+wait before it sleeps) count as this process's, not as load: counted as
+load, they halved a quiet machine's threads from the second epoch or call
+on. Load that comes after the claim is the epoch team's to handle
+(_kernels.tune_step).
 
 While a kernel runs, SciPy's BLAS (which the tiles call) is pinned to one
 thread: its own worker threads would otherwise stack on top of the kernels'
@@ -101,9 +105,11 @@ def claim_threads(wanted):
         granted = max(1, min(wanted, kernel_threads() - _claimed[0]))
         if granted > 1:
             # no more threads than CPUs other processes leave idle: this
-            # call's own thread and the threads claimed by others are this
-            # process's, and the rest of what runs is not
-            idle = _cpus.idle_cpus(own=1 + _claimed[0])
+            # call's own thread, the threads claimed by others and the
+            # kernels' OpenMP threads still spinning after their last
+            # region are this process's, and the rest of what runs is not
+            own = 1 + _claimed[0] + _cpus.running_threads(_kernels.worker_tids())
+            idle = _cpus.idle_cpus(own=own)
             if idle is not None:
                 granted = max(1, min(granted, idle - _claimed[0]))
         _claimed[0] += granted

@@ -3,11 +3,13 @@ under tmp_path (affinity mask faked too, so the answers do not depend on the
 machine), and once against the real machine."""
 import os
 import sys
+import threading
 
 import pytest
 
 from bpfast import _cpus
-from bpfast._cpus import cpu_limits, default_threads, idle_cpus, usable_cpus
+from bpfast._cpus import (cpu_limits, default_threads, idle_cpus, running_threads,
+                         usable_cpus)
 
 BIG = 64  # the fake affinity mask: more CPUs than any quota below
 
@@ -422,6 +424,26 @@ def test_idle_cpus_unreadable_says_nothing(tmp_path, text):
     if text is not None:
         put(tmp_path, "proc/loadavg", text)
     assert idle_cpus(root=str(tmp_path)) is None
+
+
+def test_running_threads_reads_each_threads_state(tmp_path):
+    """State R counts; S, D and a thread whose file is gone do not; a name
+    with spaces and parentheses does not confuse the parse."""
+    put(tmp_path, "proc/self/task/11/stat", "11 (python3) R 1 11 0 0")
+    put(tmp_path, "proc/self/task/12/stat", "12 (a (b) R c) S 1 11 0 0")
+    put(tmp_path, "proc/self/task/13/stat", "13 (x) D 1 11")
+    put(tmp_path, "proc/self/task/14/stat", "14 (y) R")
+    put(tmp_path, "proc/self/task/15/stat", "")
+    root = str(tmp_path)
+    assert running_threads([11, 12, 13, 14, 15, 99], root=root) == 2
+    assert running_threads([], root=root) == 0
+    assert running_threads([12], root=root) == 0
+
+
+def test_running_threads_sees_this_thread_running():
+    if not os.path.exists("/proc/self/task"):
+        pytest.skip("no /proc/self/task here")
+    assert running_threads([threading.get_native_id()]) == 1
 
 
 def test_idle_cpus_on_the_real_machine():

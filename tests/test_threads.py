@@ -28,6 +28,7 @@ def no_other_load(monkeypatch):
     the budgets the tests set are what they get; the tests of that rule put
     their own load in."""
     monkeypatch.setattr(_cpus, "idle_cpus", lambda own=1, root="/": None)
+    monkeypatch.setattr(_cpus, "running_threads", lambda tids, root="/": 0)
 
 
 # --------------------------------------------------------------------------------------
@@ -331,6 +332,33 @@ def test_claims_leave_the_cpus_other_processes_use(monkeypatch):
     with _threads.claim_threads(8) as e:
         assert e == 8
     assert _threads.threads_claimed() == 0
+
+
+def test_claims_count_the_kernels_own_threads_as_this_processs(monkeypatch):
+    """The kernels' OpenMP threads that still run after their last region
+    (libgomp spins before it sleeps) are this process's, not load: they go
+    into `own`."""
+    monkeypatch.setattr(_threads, "kernel_threads", lambda: 4)
+    monkeypatch.setattr(_kernels, "worker_tids", lambda: [101, 102, 103])
+    monkeypatch.setattr(_cpus, "running_threads", lambda tids: len(tids) - 1)
+    asked = []
+    monkeypatch.setattr(_cpus, "idle_cpus",
+                        lambda own=1, root="/": asked.append(own) or 4)
+    with _threads.claim_threads(4) as n:
+        assert n == 4 and asked == [1 + 2]
+
+
+def test_the_kernels_note_their_openmp_threads():
+    """After a region on 2 threads, the other thread's kernel id is noted:
+    a thread of this process, not the calling one."""
+    if not os.path.exists("/proc/self/task"):
+        pytest.skip("no /proc/self/task here")
+    x = np.ones(4 * _kernels.PARALLEL_MIN)
+    with threadpool_limits(2):
+        assert _kernels.all_finite(x, 2)
+    tids = _kernels.worker_tids()
+    assert tids and threading.get_native_id() not in tids
+    assert all(os.path.exists("/proc/self/task/%d" % t) for t in tids)
 
 
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
