@@ -148,8 +148,10 @@ def _check_operator(operator, n_outputs):
     from sklearn.utils.validation import check_is_fitted
     check_is_fitted(operator.raw_operator)
     if len(operator.inputs) != 1:
-        raise RuntimeError(f"{operator.raw_operator.__class__.__name__} takes one input "
-                           f"tensor (all features), got {len(operator.inputs)}.")
+        raise RuntimeError(
+            f"{operator.raw_operator.__class__.__name__} takes one input tensor (all "
+            f"features), got {len(operator.inputs)} (skl2onnx makes one per column of "
+            "a DataFrame: convert with a numpy array, e.g. X.to_numpy()[:1]).")
     if len(operator.outputs) != n_outputs:
         raise RuntimeError(f"{operator.type} expects {n_outputs} outputs, "
                            f"got {len(operator.outputs)}.")

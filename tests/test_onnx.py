@@ -242,6 +242,14 @@ def test_unfitted_model_is_refused(ort):
         to_onnx(MLPClassifier(), X)
 
 
+def test_dataframe_input_is_refused_with_advice(ort):
+    pd = pytest.importorskip("pandas")
+    X, y, _ = data("single", np.float32)
+    model = fit(MLPRegressor(hidden_layer_sizes=(4,), max_iter=3), X, y)
+    with pytest.raises(RuntimeError, match="to_numpy"):
+        to_onnx(model, pd.DataFrame(X, columns=list("abcdef")))
+
+
 def _python(code):
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
                          capture_output=True, text=True, timeout=300)
