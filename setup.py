@@ -9,6 +9,11 @@ Portable:      BPFAST_PORTABLE=1 leaves -march out (wheels for other
 Debug build:   BPFAST_DEBUG=1 pip install ...  -> -O0 -g, Cython bounds and
                initialisation checks on (the kernels' layout and index checks
                run in every build).
+
+Every install (wheel or `pip install -e .`) also puts bpfast's startup hook,
+bpfast-sklearn-patch.pth, into site-packages: it applies
+bpfast.patch_sklearn() in Python processes started with BPFAST_PATCH_SKLEARN
+set (see bpfast/_patch.py) and does nothing in any other.
 """
 import os
 import platform
@@ -17,6 +22,7 @@ import sys
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 DEBUG = os.environ.get("BPFAST_DEBUG", "0").strip() not in ("", "0")
 PORTABLE = os.environ.get("BPFAST_PORTABLE", "0").strip() not in ("", "0")
@@ -58,4 +64,26 @@ directives = {
     "embedsignature": True,
 }
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives))
+PTH_SOURCE = os.path.join("bpfast", "_sklearn_patch.pth")
+PTH_NAME = "bpfast-sklearn-patch.pth"
+
+
+class build_py_with_pth(build_py):
+    """build_py that also places the startup hook at the top of the install:
+    in build_lib, which a wheel installs into site-packages; or, in an
+    editable install, in the editable wheel's own directory (setuptools
+    points the install command there), since the editable wheel carries no
+    files of build_lib."""
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            target = self.get_finalized_command("install").install_lib
+        else:
+            target = self.build_lib
+        self.mkpath(target)
+        self.copy_file(PTH_SOURCE, os.path.join(target, PTH_NAME), preserve_mode=False)
+
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives),
+      cmdclass={"build_py": build_py_with_pth})

@@ -4,11 +4,18 @@
 scikit-learn's MLPs, trained by compiled, OpenMP-threaded Cython kernels that
 call SciPy's BLAS. With skl2onnx installed, ``skl2onnx.to_onnx(model, X[:1])``
 converts a fitted model to ONNX.
+
+``bpfast.from_sklearn(model)`` and ``estimator.to_sklearn()`` convert fitted
+models between the two libraries; ``bpfast.patch_sklearn()`` (or
+``python -m bpfast.patch script.py``) makes scikit-learn's own
+``sklearn.neural_network`` hand out bpfast's estimators.
 """
 
 from ._display import LossCurveDisplay
 from ._gradcheck import check_gradients
 from ._mlp import MLPClassifier, MLPRegressor
+from ._convert import ConversionWarning, from_sklearn
+from ._patch import patch_sklearn, unpatch_sklearn
 from ._onnx import install as _install_onnx
 
 # skl2onnx.to_onnx converts fitted bpfast models: the converters are
@@ -17,4 +24,5 @@ _install_onnx()
 
 __version__ = "0.1.0"
 __all__ = ["MLPClassifier", "MLPRegressor", "LossCurveDisplay", "check_gradients",
+           "from_sklearn", "ConversionWarning", "patch_sklearn", "unpatch_sklearn",
            "__version__"]

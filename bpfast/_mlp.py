@@ -591,6 +591,18 @@ class _BaseMLP(BaseEstimator):
     def _is_classifier(self):
         return isinstance(self, ClassifierMixin)
 
+    def to_sklearn(self):
+        """This estimator as scikit-learn's MLPClassifier / MLPRegressor: the
+        same hyper-parameters (those scikit-learn has), weights, fitted
+        attributes and optimizer state, so it predicts the same and
+        continues training as this one would. Raises ValueError for the
+        leaky_relu and elu activations, which scikit-learn cannot compute;
+        warns (bpfast.ConversionWarning) where training-only settings
+        (dropout, l1_ratio, class_weight, solver='rmsprop') are dropped.
+        See bpfast.from_sklearn for the way back."""
+        from ._convert import to_sklearn
+        return to_sklearn(self)
+
     def __getstate__(self):
         state = super().__getstate__()
         # The flat vector is rebuilt from coefs_ / intercepts_ on load.
