@@ -11,9 +11,10 @@ Debug build:   BPFAST_DEBUG=1 pip install ...  -> -O0 -g, Cython bounds and
                run in every build).
 
 Every install (wheel or `pip install -e .`) also puts bpfast's startup hook,
-bpfast-sklearn-patch.pth, into site-packages: it applies
-bpfast.patch_sklearn() in Python processes started with BPFAST_PATCH_SKLEARN
-set (see bpfast/_patch.py) and does nothing in any other.
+bpfast-sklearn-patch.pth and _bpfast_startup.py, at the top of site-packages:
+it applies bpfast.patch_sklearn() in Python processes started with
+BPFAST_PATCH_SKLEARN set (see bpfast/_patch.py, bpfast/_startup.py) and does
+nothing in any other.
 """
 import os
 import platform
@@ -64,8 +65,9 @@ directives = {
     "embedsignature": True,
 }
 
-PTH_SOURCE = os.path.join("bpfast", "_sklearn_patch.pth")
-PTH_NAME = "bpfast-sklearn-patch.pth"
+# the startup hook: (source in bpfast/, name at the top of site-packages)
+STARTUP_FILES = [(os.path.join("bpfast", "_sklearn_patch.pth"), "bpfast-sklearn-patch.pth"),
+                 (os.path.join("bpfast", "_startup.py"), "_bpfast_startup.py")]
 
 
 class build_py_with_pth(build_py):
@@ -82,7 +84,8 @@ class build_py_with_pth(build_py):
         else:
             target = self.build_lib
         self.mkpath(target)
-        self.copy_file(PTH_SOURCE, os.path.join(target, PTH_NAME), preserve_mode=False)
+        for source, name in STARTUP_FILES:
+            self.copy_file(source, os.path.join(target, name), preserve_mode=False)
 
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives),

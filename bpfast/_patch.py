@@ -9,12 +9,14 @@ to bpfast's, so every later ``from sklearn.neural_network import MLPClassifier``
 
 Child processes: patch_sklearn() also sets the environment variable
 BPFAST_PATCH_SKLEARN=1, which child processes inherit, and bpfast installs a
-startup hook, ``bpfast-sklearn-patch.pth`` in site-packages (a wheel and
-``pip install -e .`` both put it there; see setup.py), which patches any
-Python process that starts with that variable set before its first line of
-user code runs: joblib/loky and multiprocessing workers (spawn, forkserver),
-``subprocess`` calls of the same Python, dask workers started from it.
-(Forked children inherit the patched modules themselves.) Loky keeps its
+startup hook, ``bpfast-sklearn-patch.pth`` and ``_bpfast_startup.py`` in
+site-packages (a wheel and ``pip install -e .`` both put them there; see
+setup.py and bpfast/_startup.py), which, in any Python process that starts
+with that variable set, patches ``sklearn.neural_network`` as it is first
+imported, before any code gets its classes: joblib/loky and multiprocessing
+workers (spawn, forkserver), ``subprocess`` calls of the same Python, dask
+workers started from it. (Forked children inherit the patched modules
+themselves.) Loky keeps its
 worker processes for reuse, so a change of the patch retires the idle
 workers of joblib's executor, and the next parallel call starts fresh ones.
 
@@ -115,9 +117,3 @@ def _retire_loky_workers():
         executor.shutdown(wait=True)
     except AttributeError:
         pass   # a loky whose internals differ: its workers stay as they are
-
-
-def _autopatch():
-    """The startup hook's entry point (bpfast-sklearn-patch.pth)."""
-    if os.environ.get(ENV_VAR, "0") not in ("", "0"):
-        patch_sklearn()

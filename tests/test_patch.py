@@ -63,12 +63,13 @@ def startup_hook(tmp_path, monkeypatch):
     directory, by a sitecustomize on PYTHONPATH."""
     if installed_pth() is not None:
         return installed_pth()
-    source = pathlib.Path(bpfast.__file__).parent / "_sklearn_patch.pth"
-    if not source.is_file():
+    source = pathlib.Path(bpfast.__file__).parent
+    if not (source / "_sklearn_patch.pth").is_file():
         pytest.skip("bpfast's startup hook is neither installed nor in its source tree")
     site_dir = tmp_path / "site"
     site_dir.mkdir()
-    (site_dir / PTH_NAME).write_text(source.read_text())
+    (site_dir / PTH_NAME).write_text((source / "_sklearn_patch.pth").read_text())
+    (site_dir / "_bpfast_startup.py").write_text((source / "_startup.py").read_text())
     (tmp_path / "sitecustomize.py").write_text(
         f"import site\nsite.addsitedir({str(site_dir)!r})\n")
     paths = [str(tmp_path)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
@@ -159,15 +160,21 @@ def test_loky_workers_of_grid_search_follow_the_patch(digits, startup_hook):
 
 def test_startup_hook_does_nothing_without_the_variable(startup_hook, monkeypatch):
     monkeypatch.delenv(ENV_VAR, raising=False)
-    code = ("import sys; import sklearn.neural_network as nn; "
-            "print(nn.MLPClassifier.__module__, 'bpfast' in sys.modules)")
+    code = ("import sys; b = 'bpfast' in sys.modules; import sklearn.neural_network as nn;"
+            " print(b, nn.MLPClassifier.__module__, 'bpfast' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert out == ["sklearn.neural_network._multilayer_perceptron", "False"]
+    assert out == ["False", "sklearn.neural_network._multilayer_perceptron", "False"]
+    # with the variable: bpfast is imported only with scikit-learn's MLPs
     monkeypatch.setenv(ENV_VAR, "1")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert out == ["bpfast._mlp", "True"]
+    assert out == ["False", "bpfast._mlp", "True"]
+    private = ("from sklearn.neural_network._multilayer_perceptron import MLPRegressor;"
+               " print(MLPRegressor.__module__)")
+    out = subprocess.run([sys.executable, "-c", private], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["bpfast._mlp"]
 
 
 PROGRAM = textwrap.dedent("""
@@ -234,10 +241,12 @@ def test_python_m_bpfast_patch_without_a_program_prints_usage():
     assert result.returncode == 2 and "usage" in result.stderr
 
 
-def test_startup_hook_file_is_the_installed_one():
+def test_startup_hook_files_are_the_installed_ones():
     """An install (wheel or editable) carries the hook from the source tree."""
     installed = installed_pth()
-    source = pathlib.Path(bpfast.__file__).parent / "_sklearn_patch.pth"
-    if installed is None or not source.is_file():
+    source = pathlib.Path(bpfast.__file__).parent
+    if installed is None or not (source / "_sklearn_patch.pth").is_file():
         pytest.skip("needs both an installed hook and bpfast's source tree")
-    assert installed.read_text() == source.read_text()
+    assert installed.read_text() == (source / "_sklearn_patch.pth").read_text()
+    module = installed.parent / "_bpfast_startup.py"
+    assert module.read_text() == (source / "_startup.py").read_text()

@@ -1,0 +1,85 @@
+"""bpfast's startup hook for child processes of a patched one.
+
+An install places a copy of this file at the top of site-packages as
+``_bpfast_startup`` next to ``bpfast-sklearn-patch.pth``, whose one line runs
+``_bpfast_startup.install()`` at interpreter start-up when the environment
+variable BPFAST_PATCH_SKLEARN is set (bpfast.patch_sklearn() sets it, and
+child processes inherit it); without the variable the line does nothing.
+
+It imports nothing but the standard library, since .pth files run while
+site-packages are still being set up: install() only registers an import
+hook, and when ``sklearn.neural_network`` is first imported, once that
+module has run, the hook imports bpfast and calls ``bpfast.patch_sklearn()``
+before the importer sees the module. A process that never imports
+scikit-learn's MLPs never imports bpfast.
+"""
+
+import os
+import sys
+
+ENV_VAR = "BPFAST_PATCH_SKLEARN"
+TARGET = "sklearn.neural_network"
+
+
+def wanted():
+    return os.environ.get(ENV_VAR, "0") not in ("", "0")
+
+
+class _PatchingLoader:
+    """The module's own loader, patching bpfast in after it has run."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        # from here on the module is as its own loader leaves it
+        module.__loader__ = self.loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
+        _remove()
+        if wanted():
+            import bpfast
+            bpfast.patch_sklearn()
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+
+class SklearnPatchFinder:
+    """Finds nothing itself: hands sklearn.neural_network's spec, as the
+    other finders find it, over to a _PatchingLoader."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != TARGET:
+            return None
+        for finder in list(sys.meta_path):
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _PatchingLoader(spec.loader)
+        return spec
+
+
+def _remove():
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, SklearnPatchFinder)]
+
+
+def install():
+    """Patch scikit-learn's MLPs in this process, now if sklearn.neural_network
+    is imported already, else when it is (BPFAST_PATCH_SKLEARN set only)."""
+    if not wanted():
+        return
+    if TARGET in sys.modules:
+        import bpfast
+        bpfast.patch_sklearn()
+    elif not any(isinstance(f, SklearnPatchFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, SklearnPatchFinder())
