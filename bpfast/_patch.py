@@ -80,14 +80,6 @@ def unpatch_sklearn():
     _set_environment(False)
 
 
-def sklearn_is_patched():
-    """Whether sklearn.neural_network.MLPClassifier is bpfast's now."""
-    import sklearn.neural_network
-
-    from ._mlp import MLPClassifier
-    return sklearn.neural_network.MLPClassifier is MLPClassifier
-
-
 def _set_environment(patched):
     before = os.environ.get(ENV_VAR, "0") not in ("", "0")
     if patched:
