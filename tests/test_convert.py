@@ -56,7 +56,7 @@ def assert_same_predictions(a, b, X, rtol=1e-12):
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
 
 
-# -- bpfast -> scikit-learn -----------------------------------------------------------------
+# -- bpfast -> scikit-learn ------------------------------------------------------------
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
 def test_to_sklearn_classifier_predicts_the_same(small_digits, solver, activation):
@@ -123,7 +123,8 @@ def test_to_sklearn_float32(small_digits, regression):
     np.testing.assert_allclose(sk.predict_proba(X), bp.predict_proba(X), rtol=1e-12)
 
     Xr, yr = regression
-    bp = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(Xr.astype(np.float32), yr)
+    bp = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    bp.fit(Xr.astype(np.float32), yr)
     back = from_sklearn(bp.to_sklearn())
     assert back._get_network().dtype == np.float32
     np.testing.assert_array_equal(back.predict(Xr.astype(np.float32)),
@@ -156,7 +157,7 @@ def test_unfitted_estimators_convert_their_parameters():
     assert not hasattr(bp, "coefs_")
 
 
-# -- scikit-learn -> bpfast -----------------------------------------------------------------
+# -- scikit-learn -> bpfast ------------------------------------------------------------
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 def test_from_sklearn_predicts_the_same(small_digits, regression, solver):
     X, y = small_digits
@@ -173,7 +174,8 @@ def test_from_sklearn_predicts_the_same(small_digits, regression, solver):
     np.testing.assert_array_equal(again.predict_proba(X), sk.predict_proba(X))
 
     Xr, yr = regression
-    sk = SkRegressor(hidden_layer_sizes=(7, 5), solver=solver, max_iter=8, random_state=0).fit(Xr, yr)
+    sk = SkRegressor(hidden_layer_sizes=(7, 5), solver=solver, max_iter=8, random_state=0)
+    sk.fit(Xr, yr)
     bp = from_sklearn(sk)
     assert_same_fit(sk, bp)
     np.testing.assert_allclose(bp.predict(Xr), sk.predict(Xr), rtol=1e-12, atol=1e-14)
@@ -197,7 +199,7 @@ def test_from_sklearn_survives_pickle(small_digits):
     assert_same_predictions(sk, bp, X)
 
 
-# -- continuing training ---------------------------------------------------------------------
+# -- continuing training ---------------------------------------------------------------
 def continue_both(a, b, X, y, how):
     if how == "warm_start":
         a.set_params(warm_start=True, max_iter=4).fit(X, y)
@@ -290,7 +292,8 @@ def test_early_stopping_continuation_keeps_the_best_weights(small_digits):
 
 def test_lbfgs_continuation(regression):
     X, y = regression
-    sk = SkRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=5, random_state=0).fit(X, y)
+    sk = SkRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=5, random_state=0)
+    sk.fit(X, y)
     bp = from_sklearn(sk)
     sk.set_params(warm_start=True).fit(X, y)
     bp.set_params(warm_start=True).fit(X, y)
@@ -298,7 +301,7 @@ def test_lbfgs_continuation(regression):
     np.testing.assert_allclose(bp.predict(X), sk.predict(X), rtol=1e-6, atol=1e-9)
 
 
-# -- what scikit-learn lacks -------------------------------------------------------------------
+# -- what scikit-learn lacks -----------------------------------------------------------
 @pytest.mark.parametrize("activation", ["leaky_relu", "elu"])
 def test_activations_sklearn_lacks_raise(small_digits, activation):
     X, y = small_digits
