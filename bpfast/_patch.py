@@ -14,9 +14,8 @@ site-packages (a wheel and ``pip install -e .`` both put them there; see
 setup.py and bpfast/_startup.py), which, in any Python process that starts
 with that variable set, patches ``sklearn.neural_network`` as it is first
 imported, before any code gets its classes: joblib/loky and multiprocessing
-workers (spawn, forkserver), ``subprocess`` calls of the same Python, dask
-workers started from it. (Forked children inherit the patched modules
-themselves.) Loky keeps its
+workers (spawn, forkserver), ``subprocess`` calls of the same Python.
+(Forked children inherit the patched modules themselves.) Loky keeps its
 worker processes for reuse, so a change of the patch retires the idle
 workers of joblib's executor, and the next parallel call starts fresh ones.
 

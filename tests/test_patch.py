@@ -177,6 +177,22 @@ def test_startup_hook_does_nothing_without_the_variable(startup_hook, monkeypatc
     assert out == ["bpfast._mlp"]
 
 
+def test_multiprocessing_spawn_children_follow_the_patch(startup_hook):
+    import multiprocessing
+
+    fresh_thirdparty()
+    from thirdparty_mlp import mlp_module_in_process
+    context = multiprocessing.get_context("spawn")
+    bpfast.patch_sklearn()
+    with context.Pool(1) as pool:
+        pid, module = pool.apply(mlp_module_in_process, (0,))
+    assert pid != os.getpid() and module == "bpfast._mlp"
+    bpfast.unpatch_sklearn()
+    with context.Pool(1) as pool:
+        _, module = pool.apply(mlp_module_in_process, (0,))
+    assert module == "sklearn.neural_network._multilayer_perceptron"
+
+
 PROGRAM = textwrap.dedent("""
     import os
     import sys
