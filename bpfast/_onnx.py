@@ -37,12 +37,12 @@ in the graph's type):
   give (N, 1)).
 """
 
-import importlib.abc
 import numbers
-import sys
 import warnings
 
 import numpy as np
+
+from ._startup import after_import
 
 CLASSIFIER_ALIAS = "BpfastMLPClassifier"
 REGRESSOR_ALIAS = "BpfastMLPRegressor"
@@ -79,57 +79,10 @@ def _register_or_warn():
                       f"{exc!r}", RuntimeWarning, stacklevel=2)
 
 
-class _RegisteringLoader(importlib.abc.Loader):
-    """skl2onnx's own loader, which then registers bpfast's converters."""
-
-    def __init__(self, loader):
-        self._loader = loader
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module):
-        self._loader.exec_module(module)
-        _remove_finder()
-        _register_or_warn()
-
-    def __getattr__(self, name):   # get_resource_reader, get_source, is_package, ...
-        return getattr(self._loader, name)
-
-
-class _SKL2ONNXFinder(importlib.abc.MetaPathFinder):
-    """Finds nothing of its own: for the module skl2onnx it returns the spec
-    that the finders after it give, with its loader wrapped so that bpfast's
-    converters are registered once skl2onnx has been imported."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != "skl2onnx":
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        spec.loader = _RegisteringLoader(spec.loader)
-        return spec
-
-
-def _remove_finder():
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _SKL2ONNXFinder)]
-
-
 def install():
     """Called by ``import bpfast``: register now if skl2onnx is imported,
-    else when it is (nothing is imported here)."""
-    if sys.modules.get("skl2onnx") is not None:
-        _register_or_warn()
-    elif not any(isinstance(f, _SKL2ONNXFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _SKL2ONNXFinder())
+    else right after it is (nothing is imported here; see _startup)."""
+    after_import("skl2onnx", _register_or_warn)
 
 
 # -- shared pieces ------------------------------------------------------------------

@@ -40,6 +40,18 @@ def _fresh_tune():
     return tune
 
 
+def _run_modes(tune, n, solo, team, team_waited, rows=100):
+    """n minibatches, each of `solo` seconds when the tuner chose thread 0
+    alone, else of `team` seconds with `team_waited` seconds in barriers
+    (2 threads); the sizes tune_step chose."""
+    sizes = []
+    for _ in range(n):
+        alone = tune[F["mode"]] == 1
+        sizes.append(_kernels._tune_step(tune, solo if alone else team, rows,
+                                         0.0 if alone else team_waited, 2))
+    return sizes
+
+
 def _run(tune, n, seconds, waited, team=2, rows=100):
     """n minibatches of `seconds` each (rows rows, `waited` seconds in
     barriers for the whole team); the sizes tune_step chose."""
@@ -63,11 +75,7 @@ def test_tuner_goes_alone_when_the_team_waits_and_alone_is_faster():
     tune = _fresh_tune()
     sizes = _run(tune, 4, 0.010, 0.008)               # team: 100 us a row, waits 40%
     assert sizes[-1] == 1 and tune[F["probing"]] == 1
-    sizes = []
-    for _ in range(400):
-        solo = tune[F["mode"]] == 1
-        sizes.append(_kernels._tune_step(tune, 0.004 if solo else 0.010, 100,
-                                         0.0 if solo else 0.008, 2))
+    sizes = _run_modes(tune, 400, 0.004, 0.010, 0.008)
     assert sizes.count(1) > 0.9 * len(sizes)
     assert tune[F["rate_solo"]] == pytest.approx(40e-6)
     assert tune[F["phase"]] >= 64
@@ -80,9 +88,7 @@ def test_tuner_returns_to_the_team_when_it_is_faster_again():
     machine became quiet) brings the team back for good."""
     tune = _fresh_tune()
     _run(tune, 4, 0.010, 0.008)                       # waits: probe alone
-    for _ in range(200):                              # now quiet: the team is faster
-        solo = tune[F["mode"]] == 1
-        _kernels._tune_step(tune, 0.004 if solo else 0.002, 100, 0.0, 2)
+    _run_modes(tune, 200, 0.004, 0.002, 0.0)          # now quiet: the team is faster
     assert tune[F["mode"]] == 0
     assert _run(tune, 200, 0.002, 0.0) == [2] * 200
 
@@ -91,11 +97,7 @@ def test_tuner_keeps_the_team_when_its_waits_do_not_make_it_slower():
     """Waits alone do not send the team away: the probe alone, slower a row,
     brings the team back at once."""
     tune = _fresh_tune()
-    sizes = []
-    for _ in range(300):
-        solo = tune[F["mode"]] == 1
-        sizes.append(_kernels._tune_step(tune, 0.009 if solo else 0.005, 100,
-                                         0.0 if solo else 0.003, 2))
+    sizes = _run_modes(tune, 300, 0.009, 0.005, 0.003)
     assert sizes.count(2) > 0.9 * len(sizes)
     assert tune[F["mode"]] == 0
 
@@ -105,11 +107,7 @@ def test_tuner_goes_alone_when_the_team_is_barely_faster():
     with long waits, loses to going alone: it costs more around its phases
     than they measure, and holds a core for little."""
     tune = _fresh_tune()
-    sizes = []
-    for _ in range(400):
-        solo = tune[F["mode"]] == 1
-        sizes.append(_kernels._tune_step(tune, 0.0100 if solo else 0.0092, 100,
-                                         0.0 if solo else 0.006, 2))
+    sizes = _run_modes(tune, 400, 0.0100, 0.0092, 0.006)
     assert sizes.count(1) > 0.8 * len(sizes)
     assert tune[F["phase"]] >= 64
 
