@@ -2,8 +2,11 @@
 
 This layer validates and encodes the data once, owns the epoch loop's
 bookkeeping (loss_curve_, early stopping, verbose output, learning-rate
-schedules) and makes one kernel call per epoch. Behaviour follows
-scikit-learn 1.9's ``sklearn.neural_network`` MLPs.
+schedules) and makes one kernel call per epoch. Behaviour follows the
+installed scikit-learn's ``sklearn.neural_network`` MLPs, and so do the
+warnings (_warnings). From 1.7 to 1.9 those differ in one place: 1.7 and
+1.8 raise TypeError when early stopping scores string labels (they ask
+np.isnan of them); bpfast scores them, as 1.9 does, under every version.
 """
 
 import warnings
@@ -14,7 +17,6 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
@@ -30,7 +32,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import (_check_feature_names, _check_sample_weight,
                                       check_array, check_is_fitted, validate_data)
 
-from . import _kernels
+from . import _kernels, _warnings
 from ._network import Network, as_kernel_csr, zeroed_arrays
 from ._progress import make_progress
 from ._solvers import (STOCHASTIC_SOLVERS, StochasticOptimizer, draw_uniform, fit_lbfgs,
@@ -364,8 +366,7 @@ class _BaseMLP(BaseEstimator):
             batch_size = min(200, n_samples)
         else:
             if self.batch_size > n_samples:
-                warnings.warn("Got `batch_size` less than 1 or larger than "
-                              "sample size. It is going to be clipped")
+                _warnings.batch_size_clipped()
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
         gather = not sp.issparse(X) and self.shuffle
@@ -429,12 +430,9 @@ class _BaseMLP(BaseEstimator):
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet."
-                        % self.max_iter, ConvergenceWarning)
+                    _warnings.max_iter_reached(self.max_iter)
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            _warnings.interrupted()
         finally:
             if progress is not None:
                 progress.close()
@@ -820,7 +818,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _validate_input(self, X, y, incremental, reset):
         X, y = self._validate_fit_data(X, y, reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+            _warnings.column_vector_y()
+            y = column_or_1d(y)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
             self._label_binarizer = _fitted_binarizer(y)
             self.classes_ = self._label_binarizer.classes_
@@ -1007,10 +1006,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _validate_input(self, X, y, incremental, reset):
         X, y = self._validate_fit_data(X, y, reset=reset, y_numeric=True)
         if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+            _warnings.column_vector_y()
+            y = column_or_1d(y)
         return X, y
 
-    # scikit-learn 1.9 offers partial_fit on MLPRegressor for every solver
+    # scikit-learn (1.7 to 1.9) offers partial_fit on MLPRegressor for every solver
     # (its availability check is always true); bpfast does the same.
     @available_if(lambda est: True)
     @_fit_context(prefer_skip_nested_validation=True)

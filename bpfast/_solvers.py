@@ -5,15 +5,13 @@ The update arithmetic itself is one fused kernel per minibatch inside
 flat state vectors, the learning-rate schedule and the stopping rule.
 """
 
-import warnings
-
 import numpy as np
 import scipy.optimize
-from sklearn.exceptions import ConvergenceWarning
 
 from . import _kernels
 from ._network import BLOCK_ROWS, _empty, kernel_input, zeroed_arrays
 from ._threads import claim_threads
+from ._warnings import lbfgs_not_converged
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop")
 
@@ -141,13 +139,6 @@ def fit_lbfgs(net, X, Y, sample_weight, alpha, max_iter, max_fun, tol, n_threads
         options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol})
     n_iter = min(res.nit, max_iter)
     if res.status != 0:
-        msg = (f"lbfgs failed to converge after {n_iter} iteration(s) "
-               f"(status={res.status}):\n{res.message}\n")
-        if n_iter >= max_iter:
-            msg += ("\nIncrease the number of iterations to improve the convergence "
-                    f"(max_iter={max_iter}).")
-        msg += ("\nYou might also want to scale the data as shown in:\n"
-                "    https://scikit-learn.org/stable/modules/preprocessing.html")
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        lbfgs_not_converged(n_iter, max_iter, res.status, res.message)
     net.params[...] = res.x
     return n_iter, float(res.fun)
