@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkClassifier
 from sklearn.neural_network import MLPRegressor as SkRegressor
@@ -15,6 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from bpfast import MLPClassifier, MLPRegressor
 
+SK_VERSION = tuple(int(part) for part in sklearn.__version__.split(".")[:2])
 PAIRS = {"classifier": (SkClassifier, MLPClassifier), "regressor": (SkRegressor, MLPRegressor)}
 
 
@@ -101,6 +103,32 @@ def test_adaptive_learning_rate_matches_sklearn(digits):
     assert bp.n_iter_ == sk.n_iter_
     np.testing.assert_allclose(bp.loss_curve_, sk.loss_curve_, rtol=1e-6)
     assert bp._optimizer.learning_rate == pytest.approx(sk._optimizer.learning_rate)
+
+
+def test_early_stopping_with_string_labels():
+    """The one place where scikit-learn 1.7 and 1.8's MLPs differ from 1.9's:
+    their early-stopping score asks np.isnan of the predicted labels, a
+    TypeError for strings; 1.9 scores them. bpfast scores them under every
+    version (it does not mirror the crash), as 1.9 does: the same fit as on
+    the integer labels of the same order."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4)
+    y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    params = dict(hidden_layer_sizes=(8,), early_stopping=True, max_iter=10,
+                  random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        bp = MLPClassifier(**params).fit(X, y)
+        if SK_VERSION < (1, 9):
+            with pytest.raises(TypeError, match="isnan"):
+                SkClassifier(**params).fit(X, y)
+            sk = SkClassifier(**params).fit(X, (y == "yes").astype(int))
+        else:
+            sk = SkClassifier(**params).fit(X, y)
+    assert bp.n_iter_ == sk.n_iter_
+    np.testing.assert_allclose(bp.validation_scores_, sk.validation_scores_, rtol=1e-6)
+    np.testing.assert_allclose(bp.loss_curve_, sk.loss_curve_, rtol=1e-6)
+    np.testing.assert_array_equal(bp.classes_, ["no", "yes"])
 
 
 def test_validation_set_too_small():
