@@ -2405,6 +2405,19 @@ def _input_halves(const Py_ssize_t[::1] meta, Py_ssize_t m):
     return m >= 1 and input_halves(&net, m)
 
 
+def epoch_threads(const Py_ssize_t[::1] meta, Py_ssize_t batch_size, int n_threads,
+                  bint sparse, bint dropout):
+    """The most threads train_epoch can use for batch_size-row minibatches
+    out of n_threads: one where it runs a team of one (work too small to
+    share, see team_threads), else n_threads. A caller claims no more."""
+    cdef Net net
+    net_of_meta(meta, &net)
+    n_threads = clamp_threads(n_threads)
+    if batch_size >= 1 and runs_in_team(&net, batch_size, sparse, dropout):
+        return team_threads(&net, batch_size, n_threads)
+    return n_threads
+
+
 def _shared_update(const Py_ssize_t[::1] meta, Py_ssize_t batch_size, int n_threads,
                    bint sparse, bint dropout):
     """Whether train_epoch (batch_size-row minibatches, n_threads threads,

@@ -376,6 +376,10 @@ class _BaseMLP(BaseEstimator):
         # writes weights another one has just read (see _kernels.train_epoch)
         shared = _kernels._shared_update(meta, batch_size, n_threads, sp.issparse(X),
                                          self.dropout > 0)
+        # an epoch of too little work to share runs alone: it claims one
+        # thread (and reads no load)
+        epoch_wanted = _kernels.epoch_threads(meta, batch_size, n_threads, sp.issparse(X),
+                                              self.dropout > 0)
         work, grads, shadow = zeroed_arrays(
             net.dtype, [work_len, net.n_params, net.n_params if shared else 0])
         buffers = (meta, work, grads, net.norm_scratch(), shadow)
@@ -388,7 +392,7 @@ class _BaseMLP(BaseEstimator):
                     shuffle_order(self._random_state, sample_idx)
                 # the epoch's threads, shared with calls running at the same
                 # time (see bpfast/_threads.py)
-                with claim_threads(n_threads) as epoch_threads:
+                with claim_threads(epoch_wanted) as epoch_threads:
                     total = optimizer.run_epoch(
                         net, X, Y, sample_weight, sample_idx, gather, batch_size,
                         self.alpha, epoch_threads, buffers, l1_ratio=self.l1_ratio,
@@ -400,7 +404,8 @@ class _BaseMLP(BaseEstimator):
                 if progress is not None:
                     progress.epoch(self.n_iter_, self.loss_)
 
-                with claim_threads(n_threads) as epoch_threads:
+                scoring = 1 if validation is None else n_threads
+                with claim_threads(scoring) as epoch_threads:
                     self._update_no_improvement_count(early_stopping, validation,
                                                       epoch_threads, progress)
                 optimizer.iteration_ends(self.t_)

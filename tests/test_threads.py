@@ -332,6 +332,25 @@ def test_claims_leave_the_cpus_other_processes_use(monkeypatch):
     assert _threads.threads_claimed() == 0
 
 
+def test_a_fit_too_small_to_share_claims_one_thread(monkeypatch):
+    """An epoch that runs as a team of one (under 2 MFLOP a minibatch) and a
+    fit without validation data claim one thread: no load is read for them
+    (a read costs ~25 us; an iris epoch ~120 us)."""
+    from bpfast import _mlp
+
+    wanted = []
+    real = _threads.claim_threads
+    monkeypatch.setattr(_mlp, "claim_threads", lambda w: wanted.append(w) or real(w))
+    monkeypatch.setattr(_cpus, "idle_cpus",
+                        lambda own=1, root="/": pytest.fail("load read"))
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(150, 4), rng.randint(0, 3, 150)
+    with threadpool_limits(2), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MLPClassifier(max_iter=20, random_state=0).fit(X, y)
+    assert len(wanted) == 40 and set(wanted) == {1}
+
+
 def test_claims_count_the_kernels_own_threads_as_this_processs(monkeypatch):
     """The kernels' OpenMP threads that still run after their last region
     (libgomp spins before it sleeps) are this process's, not load: they go
@@ -375,10 +394,13 @@ def test_a_busy_machine_gets_one_thread_and_the_same_bits(monkeypatch, solver):
     class Spy:
         def __init__(self, wanted):
             self.inner = real(wanted)
+            self.wanted = wanted
 
         def __enter__(self):
-            granted.append(self.inner.__enter__())
-            return granted[-1]
+            got = self.inner.__enter__()
+            if self.wanted > 1:     # calls that can use more than one thread
+                granted.append(got)
+            return got
 
         def __exit__(self, *exc):
             return self.inner.__exit__(*exc)
