@@ -2448,12 +2448,23 @@ cdef void sum_halves(floating* Z, const floating* P, const floating* b, Py_ssize
         bias_activation_row(z, b, n, act, slope)
 
 
-cdef inline bint park_thread(EpochShared* sh, int* parks) noexcept nogil:
+cdef inline bint park_thread(EpochShared* sh, int* parks, floating* params,
+                             floating* shadow, Py_ssize_t* start, floating** cur,
+                             floating** nxt, bint* w0_home, int* size) noexcept nogil:
     """A thread beyond the team's size waits (spins, then sleeps) until
-    thread 0 calls it back (False) or ends the epoch (True)."""
+    thread 0 ends the epoch (True) or calls it back (False), with the
+    epoch's state as thread 0 left it: the next minibatch's start, which
+    vector the parameters stand in, where W_0 stands, the team's size."""
     bp_wait_while(&sh.park, &sh.park_sleepers, parks[0])
     parks[0] += 1
-    return sh.done != 0
+    if sh.done != 0:
+        return True
+    start[0] = sh.start
+    cur[0] = params if sh.cur_is_params or shadow == NULL else shadow
+    nxt[0] = params if cur[0] != params or shadow == NULL else shadow
+    w0_home[0] = sh.w0_home
+    size[0] = sh.size_back
+    return False
 
 
 cdef void epoch_team(const Net* net, floating* params, floating* shadow, floating* grads,
@@ -2508,13 +2519,8 @@ cdef void epoch_team(const Net* net, floating* params, floating* shadow, floatin
         last = next_look - SIGNAL_SECONDS
     if tid >= nth:
         # the epoch starts without this thread: park until called back
-        if park_thread(sh, &parks):
+        if park_thread(sh, &parks, params, shadow, &start, &cur, &nxt, &w0_home, &nth):
             return
-        start = sh.start
-        cur = params if sh.cur_is_params or shadow == NULL else shadow
-        nxt = params if cur != params or shadow == NULL else shadow
-        w0_home = sh.w0_home
-        nth = sh.size_back
     while start < n:
         m = min(batch_size, n - start)
         sw_sum = batch_weight(sw, order + start, m)
@@ -2655,13 +2661,9 @@ cdef void epoch_team(const Net* net, floating* params, floating* shadow, floatin
             parks += 1
             bp_wake_all(&sh.park, &sh.park_sleepers, parks)
         elif start < n and tid >= size:
-            if park_thread(sh, &parks):
+            if park_thread(sh, &parks, params, shadow, &start, &cur, &nxt, &w0_home,
+                           &size):
                 return
-            start = sh.start
-            cur = params if sh.cur_is_params or shadow == NULL else shadow
-            nxt = params if cur != params or shadow == NULL else shadow
-            w0_home = sh.w0_home
-            size = sh.size_back
         if start < n:
             nth = size
     if tid == 0:
