@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -281,6 +282,19 @@ def test_threads_changing_from_call_to_call_keep_the_bits(monkeypatch, sparse, e
 # --------------------------------------------------------------------------------------
 # The budget shared by calls running at once
 # --------------------------------------------------------------------------------------
+def _claim_spy(on_grant):
+    """A stand-in for claim_threads that calls on_grant(wanted, granted)
+    once the real claim has granted its threads."""
+    real = _threads.claim_threads
+
+    @contextmanager
+    def spy(wanted):
+        with real(wanted) as granted:
+            on_grant(wanted, granted)
+            yield granted
+    return spy
+
+
 def test_claims_share_the_budget(monkeypatch):
     monkeypatch.setattr(_threads, "kernel_threads", lambda: 4)
     assert _threads.threads_claimed() == 0
@@ -339,8 +353,7 @@ def test_a_fit_too_small_to_share_claims_one_thread(monkeypatch):
     from bpfast import _mlp
 
     wanted = []
-    real = _threads.claim_threads
-    monkeypatch.setattr(_mlp, "claim_threads", lambda w: wanted.append(w) or real(w))
+    monkeypatch.setattr(_mlp, "claim_threads", _claim_spy(lambda w, g: wanted.append(w)))
     monkeypatch.setattr(_cpus, "idle_cpus",
                         lambda own=1, root="/": pytest.fail("load read"))
     rng = np.random.RandomState(0)
@@ -389,22 +402,12 @@ def test_a_busy_machine_gets_one_thread_and_the_same_bits(monkeypatch, solver):
     X, y = rng.randn(3000, 40), rng.randint(0, 4, 3000)
     kw = dict(hidden_layer_sizes=(96,), solver=solver, max_iter=4, random_state=0)
     granted = []
-    real = _threads.claim_threads
 
-    class Spy:
-        def __init__(self, wanted):
-            self.inner = real(wanted)
-            self.wanted = wanted
+    def note(wanted, got):
+        if wanted > 1:     # calls that can use more than one thread
+            granted.append(got)
 
-        def __enter__(self):
-            got = self.inner.__enter__()
-            if self.wanted > 1:     # calls that can use more than one thread
-                granted.append(got)
-            return got
-
-        def __exit__(self, *exc):
-            return self.inner.__exit__(*exc)
-
+    Spy = _claim_spy(note)
     monkeypatch.setattr(_mlp, "claim_threads", Spy)
     monkeypatch.setattr(_solvers, "claim_threads", Spy)
     runs = []
@@ -432,24 +435,14 @@ def test_fits_in_parallel_threads_never_exceed_the_budget(monkeypatch):
 
     monkeypatch.setattr(_threads, "kernel_threads", lambda: 2)
     seen, lock = [], threading.Lock()
-    real = _threads.claim_threads
 
-    class Watched:
-        def __init__(self, wanted):
-            self.inner = real(wanted)
-            self.wanted = wanted
+    def watch(wanted, granted):
+        with lock:
+            running = sum(t.is_alive() for t in workers)
+            seen.append((granted, _threads.threads_claimed(), running, wanted))
+        time.sleep(0.002)
 
-        def __enter__(self):
-            granted = self.inner.__enter__()
-            with lock:
-                running = sum(t.is_alive() for t in workers)
-                seen.append((granted, _threads.threads_claimed(), running, self.wanted))
-            time.sleep(0.002)
-            return granted
-
-        def __exit__(self, *exc):
-            return self.inner.__exit__(*exc)
-
+    Watched = _claim_spy(watch)
     monkeypatch.setattr(_mlp, "claim_threads", Watched)
     rng = np.random.RandomState(0)
     X, y = rng.randn(400, 64), rng.randint(0, 10, 400)
