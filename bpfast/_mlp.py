@@ -404,10 +404,8 @@ class _BaseMLP(BaseEstimator):
                 if progress is not None:
                     progress.epoch(self.n_iter_, self.loss_)
 
-                scoring = 1 if validation is None else n_threads
-                with claim_threads(scoring) as epoch_threads:
-                    self._update_no_improvement_count(early_stopping, validation,
-                                                      epoch_threads, progress)
+                self._update_no_improvement_count(early_stopping, validation,
+                                                  n_threads, progress)
                 optimizer.iteration_ends(self.t_)
 
                 if monitor is not None and monitor(
@@ -458,9 +456,11 @@ class _BaseMLP(BaseEstimator):
             score = self._score(validation.X, validation.y,
                                 sample_weight=validation.sample_weight)
             self.validation_scores_.append(score)
-            self.validation_loss_curve_.append(self._network.loss_gradient(
-                validation.X, validation.Y, validation.sample_weight, 0.0, n_threads,
-                self._network.params, None))
+            # (the score's prediction claims its own threads)
+            with claim_threads(n_threads) as loss_threads:
+                self.validation_loss_curve_.append(self._network.loss_gradient(
+                    validation.X, validation.Y, validation.sample_weight, 0.0,
+                    loss_threads, self._network.params, None))
             if progress is not None:
                 progress.validation(score)
         if early_stopping:
