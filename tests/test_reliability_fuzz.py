@@ -1,15 +1,15 @@
 """Fuzzing the compiled entry points (train_epoch, loss_gradient, predict,
-_gemm) with a fixed budget; see tests/fuzz_kernels.py for the target, its
+_gemm) with a fixed budget; see fuzz/fuzz_kernels.py for the target, its
 oracle and the long-running command line.
 
 Each run happens in a subprocess, so a crash (a segfault is exactly what a
 fuzzer looks for) fails one test with the case that crashed instead of
 killing pytest. The examples are drawn from a fixed seed (the same cases on
-every run); run `python tests/fuzz_kernels.py --budget-seconds N` for new
+every run); run `python fuzz/fuzz_kernels.py --budget-seconds N` for new
 ones. The directed tests below replay, one by one, the malformations the
 fuzzer has found, each a precise reproducer:
 
-    python tests/fuzz_kernels.py --replay '<recipe>'
+    python fuzz/fuzz_kernels.py --replay '<recipe>'
 """
 
 import json
@@ -25,7 +25,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 import _reliability_stats as stats  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FUZZ = os.path.join(HERE, "fuzz_kernels.py")
+# the harness lives beside tests/, in the repository's fuzz/ folder
+FUZZ = os.path.join(os.path.dirname(HERE), "fuzz", "fuzz_kernels.py")
 BPFAST_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(bpfast.__file__)))
 SEED = 20240522
 # examples per kernel; BPFAST_FUZZ_SCALE multiplies them (.ci/debug-tests.sh
@@ -57,7 +58,7 @@ def explain(proc, last_case=None):
         with open(last_case) as fh:
             case = fh.read()
         text.append(f"crashing case: {case}")
-        text.append(f"replay: python tests/fuzz_kernels.py --replay '{case}'")
+        text.append(f"replay: python fuzz/fuzz_kernels.py --replay '{case}'")
     text.append("--- output (tail) ---")
     text.append((proc.stdout + proc.stderr)[-6000:])
     return "\n".join(text)
@@ -158,5 +159,5 @@ def test_directed_malformation(name, directed_results):
     case = json.dumps(DIRECTED[name])
     stats.count("fuzz directed cases", 1)
     assert proc.returncode == 0 and "FUZZ FAILURE" not in proc.stdout, (
-        f"{name}\nreplay: python tests/fuzz_kernels.py --replay '{case}'\n"
+        f"{name}\nreplay: python fuzz/fuzz_kernels.py --replay '{case}'\n"
         + explain(proc, last_case))

@@ -41,6 +41,9 @@ from bpfast import _kernels
 from bpfast._network import Network, kernel_input
 
 sys.path.insert(0, os.path.dirname(__file__))
+# the fuzz harness (for call_kernel), in the repository's fuzz/ folder
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "fuzz"))
 import _reliability_stats as stats  # noqa: E402
 from fuzz_kernels import call_kernel  # noqa: E402
 

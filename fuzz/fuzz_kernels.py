@@ -20,17 +20,24 @@ uninitialised read shows up as NaN in the output.
 Usage
 -----
     # a long run: atheris (libFuzzer) if installed, otherwise hypothesis
-    python tests/fuzz_kernels.py --budget-seconds 600
+    python fuzz/fuzz_kernels.py --budget-seconds 600
     # a fixed budget (what tests/test_reliability_fuzz.py runs, per kernel)
-    python tests/fuzz_kernels.py --engine hypothesis --kernel train_epoch \\
+    python fuzz/fuzz_kernels.py --engine hypothesis --kernel train_epoch \\
         --max-examples 200 --seed 1
     # re-run one recorded case (printed on failure; the case being run is
     # also written to --last-case before the call, so a case that kills the
     # interpreter can be replayed)
-    python tests/fuzz_kernels.py --replay '{"kernel": "predict", ...}'
+    python fuzz/fuzz_kernels.py --replay '{"kernel": "predict", ...}'
 
-Run it against a debug build (BPFAST_DEBUG=1, bounds checks on) as well as
-the release build: put the build first on PYTHONPATH.
+Run it from the repository root with bpfast importable (installed, or built
+in place and on PYTHONPATH) and hypothesis installed (the `test` extra);
+atheris, when installed, takes the --budget-seconds runs. Run it against a
+debug build (BPFAST_DEBUG=1, bounds checks on) as well as the release build:
+put the build first on PYTHONPATH.
+
+Not a test module: tests/test_reliability_fuzz.py runs it in subprocesses
+with a fixed budget, and tests/test_reliability_runtime.py imports its
+call_kernel (both find it in the repository's fuzz/ folder).
 """
 
 import argparse
@@ -1046,7 +1053,7 @@ def run_case(recipe, last_case=None):
 def describe_failure(recipe, exc):
     recipe = effective_recipe(recipe)
     return ("\n" + "=" * 70 + "\nFUZZ FAILURE: " + str(exc) + "\nrecipe: " + json.dumps(recipe)
-            + "\nreplay: python tests/fuzz_kernels.py --replay '" + json.dumps(recipe) + "'\n"
+            + "\nreplay: python fuzz/fuzz_kernels.py --replay '" + json.dumps(recipe) + "'\n"
             + "=" * 70)
 
 

@@ -1,0 +1,125 @@
+"""The training buffers' memory: zeroed_arrays, HugePageBlock (2 MiB pages on
+Linux) and the cache of freed mappings (block_cache, release_block_cache)."""
+import sys
+
+import numpy as np
+import pytest
+
+from bpfast import _kernels
+from bpfast._network import zeroed_arrays
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lengths", [[0], [1, 0, 7], [3, 1_000_000, 2, 0, 600_000]])
+def test_zeroed_arrays_are_separate_aligned_and_zero(dtype, lengths):
+    """The optimizer's state and a fit's buffers: one block (from 2 MiB up,
+    advised as huge pages), each array zero, on a 64-byte line, and apart
+    from the others."""
+    arrays = zeroed_arrays(dtype, lengths)
+    assert [a.shape for a in arrays] == [(n,) for n in lengths]
+    for a in arrays:
+        assert a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+        assert a.size == 0 or a.ctypes.data % 64 == 0
+        assert not a.any()
+    for i, a in enumerate(arrays):
+        a[...] = i + 1
+    for i, a in enumerate(arrays):
+        assert (a == i + 1).all()
+
+
+def test_huge_page_block_sizes_zero_and_release():
+    """The training buffers' own mapping (Linux): whole 2 MiB pages, a last
+    page rounded up when at least half used and otherwise left in 4 KiB
+    pages, zero, writable, counted by tracemalloc while alive and no longer
+    once the last array on it is gone; none under 1 MiB."""
+    import gc
+    import tracemalloc
+
+    huge = _kernels.HUGE_PAGE
+    assert _kernels.HugePageBlock(huge // 2 - 1).size == 0
+    if not sys.platform.startswith("linux"):
+        assert _kernels.HugePageBlock(3 * huge).size == 0
+        return
+    for nbytes, size, advised in [(huge // 2, huge, huge), (huge, huge, huge),
+                                  (huge + 5000, huge + 8192, huge),
+                                  (3 * huge - 1, 3 * huge, 3 * huge)]:
+        block = _kernels.HugePageBlock(nbytes)
+        assert (block.size, block.huge) == (size, advised)
+        arr = np.frombuffer(block, dtype=np.uint8)
+        assert arr.size == size and arr.flags.writeable and arr.ctypes.data % huge == 0
+        assert not arr.any()
+        arr[::4096] = 7
+        assert arr[::4096].sum() == 7 * (size // 4096)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        arr = np.frombuffer(_kernels.HugePageBlock(3 * huge), dtype=np.float64)
+        assert tracemalloc.get_traced_memory()[0] - before >= 3 * huge
+        view = arr[10:20]
+        del arr
+        gc.collect()
+        assert tracemalloc.get_traced_memory()[0] - before >= 3 * huge   # the view keeps it
+        del view
+        gc.collect()
+        assert tracemalloc.get_traced_memory()[0] - before < 4096
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mappings on Linux only")
+def test_huge_page_block_reuses_freed_mappings():
+    """A freed block's mapping is kept for the next block of the same size,
+    which gets it zeroed; tracemalloc counts it only while a block holds it;
+    at most four mappings and 64 MiB are kept, oldest dropped first, and
+    release_block_cache unmaps them."""
+    import gc
+    import tracemalloc
+
+    huge = _kernels.HUGE_PAGE
+    _kernels.release_block_cache()
+    assert _kernels.block_cache() == (0, 0)
+    block = _kernels.HugePageBlock(3 * huge)
+    arr = np.frombuffer(block, dtype=np.uint8)
+    assert not block.reused
+    arr[...] = 0xFF
+    address = arr.ctypes.data
+    del block, arr
+    gc.collect()
+    assert _kernels.block_cache() == (1, 3 * huge)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        block = _kernels.HugePageBlock(3 * huge - 100)     # the same mapping's size
+        arr = np.frombuffer(block, dtype=np.uint8)
+        assert block.reused and arr.ctypes.data == address and block.size == 3 * huge
+        assert not arr.any()
+        assert tracemalloc.get_traced_memory()[0] - before >= 3 * huge
+        assert _kernels.block_cache() == (0, 0)
+        other = _kernels.HugePageBlock(2 * huge)            # none of its size kept
+        assert not other.reused and other.size == 2 * huge
+        del block, arr, other
+        gc.collect()
+        assert tracemalloc.get_traced_memory()[0] - before < 4096
+    finally:
+        tracemalloc.stop()
+    assert _kernels.block_cache() == (2, 5 * huge)
+    # at most four kept, the oldest dropped first
+    blocks = [_kernels.HugePageBlock(k * huge) for k in range(4, 10)]
+    while blocks:
+        blocks.pop(0)             # freed in order: 4, 5, ..., 9 huge pages
+    gc.collect()
+    assert _kernels.block_cache() == (4, (6 + 7 + 8 + 9) * huge)
+    assert not _kernels.HugePageBlock(4 * huge).reused   # kept when freed, 6 dropped
+    assert _kernels.HugePageBlock(9 * huge).reused
+    # at most 64 MiB kept: a bigger block is unmapped when freed, and one
+    # that would pass the bound drops older ones first
+    assert _kernels.release_block_cache() == (7 + 8 + 9 + 4) * huge
+    _kernels.HugePageBlock(33 * huge)
+    gc.collect()
+    assert _kernels.block_cache() == (0, 0)
+    for k in (20, 16):
+        _kernels.HugePageBlock(k * huge)
+    gc.collect()
+    assert _kernels.block_cache() == (1, 16 * huge)
+    assert _kernels.release_block_cache() == 16 * huge
+    assert _kernels.block_cache() == (0, 0)
