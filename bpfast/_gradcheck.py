@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.validation import check_random_state
 
-from ._network import Network
+from ._network import Network, kernel_data
 
 
 def check_gradients(estimator, X, y, sample_weight=None, *, step=3e-5, max_params=None,
@@ -63,12 +63,14 @@ def check_gradients(estimator, X, y, sample_weight=None, *, step=3e-5, max_param
     Xk = Xk.astype(np.float64)
     Y = Y.astype(np.float64)
     sw = None if sw is None else sw.astype(np.float64)
-    work = net64.workspace(max(1, Xk.shape[0]))
-    penalty = dict(l1_ratio=probe.l1_ratio, dropout=probe.dropout,
-                   seed=probe._dropout_seed, step=0)
+    # all the rows in one block: one dropout mask (that of minibatch 0)
+    context = net64.loss_context(Xk.shape[0], probe.alpha, l1_ratio=probe.l1_ratio,
+                                 dropout=probe.dropout, seed=probe._dropout_seed, step=0,
+                                 capacity=Xk.shape[0])
+    data = kernel_data(Xk, Y, sw)
 
     def loss(p, grads=None):
-        return net64.loss_gradient(Xk, Y, sw, probe.alpha, 1, p, grads, work, **penalty)
+        return net64.loss_gradient(context, data, p, grads)
 
     grads = np.empty_like(params)
     loss(params, grads)

@@ -13,9 +13,11 @@
 #           hidden activations A_l, deltas D_l and one loss per row.
 #
 # Every kernel below runs without the GIL, sees only raw pointers, and
-# allocates nothing: the Python layer validates shapes and dtypes, allocates
-# the buffers once per fit (or once per predict call) and then makes ONE call
-# per epoch (sgd / adam / rmsprop), per L-BFGS evaluation, or per prediction.
+# allocates nothing: the Python layer allocates the buffers once per fit (or
+# once per predict call) and builds the contexts the entry points take
+# (Layout, Data, FitContext, LossContext, see "Contexts" below), which check
+# shapes, dtypes and lengths once; then it makes ONE call per epoch (sgd /
+# adam / rmsprop), per L-BFGS evaluation, or per prediction.
 #
 # The kernels are named after the four backprop equations:
 #   BP1  output_delta_rows: output activation + loss + delta = (p - y) w / sum(w)
@@ -783,10 +785,12 @@ cdef inline bint block_fits(Py_ssize_t off, Py_ssize_t rows, Py_ssize_t cols,
     return rows == 0 or cols <= (limit - off) // rows
 
 
-cdef inline bint overlaps(const floating* a, Py_ssize_t n_a, const floating* b,
-                          Py_ssize_t n_b) noexcept nogil:
-    """Whether a[0:n_a] and b[0:n_b] share memory."""
-    return a < b + n_b and b < a + n_a
+cdef inline bint overlaps(const void* a, Py_ssize_t a_bytes, const void* b,
+                          Py_ssize_t b_bytes) noexcept nogil:
+    """Whether the a_bytes bytes from a and the b_bytes bytes from b share
+    memory."""
+    return <const char*>a < <const char*>b + b_bytes and \
+        <const char*>b < <const char*>a + a_bytes
 
 
 cdef inline int clamp_threads(int n_threads) noexcept nogil:
@@ -795,11 +799,12 @@ cdef inline int clamp_threads(int n_threads) noexcept nogil:
     return 1 if n_threads < 1 else (budget if n_threads > budget else n_threads)
 
 
-cdef int unpack_meta(const Py_ssize_t[::1] meta, double slope, Py_ssize_t params_len,
-                     Py_ssize_t work_len, Net* net) except -1:
+cdef int unpack_meta(const Py_ssize_t[::1] meta, double slope, Net* net) except -1:
     """Read the network description and check that every buffer it names
-    lies inside the arrays handed over (a wrong layout raises here instead of
-    corrupting memory in a kernel)."""
+    lies inside the parameter vector and the workspace it declares (a wrong
+    layout raises here instead of corrupting memory in a kernel); the
+    arrays handed over are checked against those lengths by check_params
+    and check_work. net's arrays point into meta."""
     cdef Py_ssize_t L, l, H = 8, cap, itemsize_ratio
     if meta.shape[0] < H:
         raise ValueError("meta array too short")
@@ -820,10 +825,7 @@ cdef int unpack_meta(const Py_ssize_t[::1] meta, double slope, Py_ssize_t params
     net.act_off = &meta[H + 3 * L + 1]
     net.delta_off = &meta[H + 4 * L + 1]
     net.slope = slope
-    if params_len != net.n_params:
-        raise ValueError("parameter vector has length %d, the network has %d"
-                         % (params_len, net.n_params))
-    if work_len < net.work_len or cap < 1:
+    if cap < 1:
         raise ValueError("workspace too small for this network")
     if not (ACT_IDENTITY <= net.activation <= ACT_ELU) or \
             not (OUT_IDENTITY <= net.output <= OUT_EXP):
@@ -847,6 +849,19 @@ cdef int unpack_meta(const Py_ssize_t[::1] meta, double slope, Py_ssize_t params
     if net.rowloss_off % 2 != 0 or \
             not block_fits(net.rowloss_off, cap, 2 + net.units[L], net.work_len):
         raise ValueError("output-layer scratch outside the workspace")
+    return 0
+
+
+cdef int check_params(const Net* net, Py_ssize_t params_len) except -1:
+    if params_len != net.n_params:
+        raise ValueError("parameter vector has length %d, the network has %d"
+                         % (params_len, net.n_params))
+    return 0
+
+
+cdef int check_work(const Net* net, Py_ssize_t work_len) except -1:
+    if work_len < net.work_len:
+        raise ValueError("workspace too small for this network")
     return 0
 
 
@@ -2383,9 +2398,7 @@ cdef int update_threads(const Net* net, Py_ssize_t batch_size,
 cdef int net_of_meta(const Py_ssize_t[::1] meta, Net* net) except -1:
     """The Net of a meta array alone (no buffers to check it against): for
     the helpers below that tell tests which path an epoch takes."""
-    if meta.shape[0] < 8:
-        raise ValueError("meta array too short")
-    unpack_meta(meta, 0.0, meta[5], meta[7], net)
+    unpack_meta(meta, 0.0, net)
     return 0
 
 
@@ -2694,43 +2707,14 @@ cdef int raise_pending() except -1:
     return -1
 
 
-cdef int check_data(const Net* net, Py_ssize_t n_rows, Py_ssize_t n_features,
-                    Py_ssize_t y_rows, Py_ssize_t y_cols, Py_ssize_t sw_len) except -1:
-    if n_features != net.units[0]:
-        raise ValueError("X has %d features, the network expects %d"
-                         % (n_features, net.units[0]))
-    if y_rows != n_rows or y_cols != net.units[net.L]:
-        raise ValueError("Y has shape (%d, %d), expected (%d, %d)"
-                         % (y_rows, y_cols, n_rows, net.units[net.L]))
-    if sw_len != 0 and sw_len != n_rows:
-        raise ValueError("sample_weight has the wrong length")
-    return 0
-
-
-cdef int set_input(const Net* net, bint sparse, Py_ssize_t n_features,
-                   Py_ssize_t dense_cols, const void* data, Py_ssize_t nnz,
-                   const Py_ssize_t[::1] indices, const Py_ssize_t[::1] indptr,
-                   CSR* xs) except -1:
-    """Check the input rows' description; fill xs for sparse input."""
-    cdef Py_ssize_t n_rows = indptr.shape[0] - 1
-    if sparse:
-        check_csr(n_rows, n_features, nnz, indices, indptr)
-        xs.data = data
-        xs.indices = &indices[0] if indices.shape[0] > 0 else NULL
-        xs.indptr = &indptr[0]
-    elif dense_cols != n_features:
-        raise ValueError("X has the wrong number of columns")
-    return 0
-
-
 cdef int check_csr(Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t nnz_data,
                    const Py_ssize_t[::1] indices, const Py_ssize_t[::1] indptr) except -1:
     cdef Py_ssize_t i
-    if indptr.shape[0] != n_rows + 1 or indices.shape[0] != nnz_data:
+    if n_rows < 0 or indptr.shape[0] != n_rows + 1 or indices.shape[0] != nnz_data:
         raise ValueError("malformed CSR input")
     if indptr[0] != 0 or indptr[n_rows] != nnz_data:
         raise ValueError("malformed CSR indptr")
-    # O(nnz), once per call: a bad index would be an out-of-bounds write.
+    # O(nnz), once per Data: a bad index would be an out-of-bounds write.
     for i in range(n_rows):
         if indptr[i + 1] < indptr[i]:
             raise ValueError("malformed CSR indptr: not monotonic")
@@ -2741,63 +2725,538 @@ cdef int check_csr(Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t nnz_data
 
 
 # --------------------------------------------------------------------------
+# Contexts: what the entry points work on, checked once
+# --------------------------------------------------------------------------
+# The entry points take a few objects built before them instead of the
+# arrays one by one:
+#
+#   Layout       a network's description (meta) unpacked into a Net and
+#                checked once; kept by the model (Network.layout)
+#   Data         rows (dense or CSR), targets and sample weights; one a fit
+#                (every epoch, every L-BFGS evaluation), one a prediction
+#   FitContext   train_epoch's buffers, optimizer state and hyperparameters,
+#                one a fit
+#   LossContext  loss_gradient's workspace, penalty and dropout mask
+#
+# Their constructors make every check of dtypes, contiguity, shapes and
+# lengths (the buffers' own as Cython makes them: ValueError for a wrong
+# dtype, layout or a read-only output, TypeError for None); an entry point
+# then only checks that its arguments fit together (O(1), but for
+# train_epoch's sample order) and hands raw pointers to the kernels.
+# A cdef class cannot hold a fused (float / double) memoryview, so a
+# context holds its float arrays' data as void* with a flag for their
+# dtype (`doubles`), and, in `held`, the memoryviews that keep those
+# buffers alive (and their pointers valid) for as long as it lives.
+
+cdef bint holds_doubles(object a) except -1:
+    """Whether the array a is taken for float64 (else float32): whatever is
+    not float32 goes to the float64 buffer check, which refuses it."""
+    dtype = getattr(a, "dtype", None)
+    return dtype is None or dtype.char != "f"
+
+
+cdef void* float_vector(object a, bint doubles, bint writable, str name,
+                        Py_ssize_t* n, list held) except? NULL:
+    """The data of a, a C-contiguous 1-d float64 (doubles) or float32 array,
+    writable where asked; its length goes to n[0] and the memoryview that
+    keeps it alive to held. NULL where a is empty."""
+    cdef double[::1] dw
+    cdef float[::1] fw
+    cdef const double[::1] dr
+    cdef const float[::1] fr
+    cdef const void* p = NULL
+    if a is None:
+        raise TypeError("%s must be an array, not None" % name)
+    if doubles and writable:
+        dw = a
+        held.append(dw)
+        n[0] = dw.shape[0]
+        if n[0] > 0:
+            p = &dw[0]
+    elif doubles:
+        dr = a
+        held.append(dr)
+        n[0] = dr.shape[0]
+        if n[0] > 0:
+            p = &dr[0]
+    elif writable:
+        fw = a
+        held.append(fw)
+        n[0] = fw.shape[0]
+        if n[0] > 0:
+            p = &fw[0]
+    else:
+        fr = a
+        held.append(fr)
+        n[0] = fr.shape[0]
+        if n[0] > 0:
+            p = &fr[0]
+    return <void*>p
+
+
+cdef const void* float_matrix(object a, bint doubles, str name, Py_ssize_t* rows,
+                              Py_ssize_t* cols, list held) except? NULL:
+    """The data of a, a C-ordered 2-d float64 (doubles) or float32 array,
+    read only; its shape goes to rows[0], cols[0] and the memoryview that
+    keeps it alive to held. NULL where a is empty."""
+    cdef const double[:, ::1] d
+    cdef const float[:, ::1] f
+    cdef const void* p = NULL
+    if a is None:
+        raise TypeError("%s must be an array, not None" % name)
+    if doubles:
+        d = a
+        held.append(d)
+        rows[0] = d.shape[0]
+        cols[0] = d.shape[1]
+        if rows[0] > 0 and cols[0] > 0:
+            p = &d[0, 0]
+    else:
+        f = a
+        held.append(f)
+        rows[0] = f.shape[0]
+        cols[0] = f.shape[1]
+        if rows[0] > 0 and cols[0] > 0:
+            p = &f[0, 0]
+    return p
+
+
+cdef double weight_sum(const floating* sw, Py_ssize_t n) noexcept nogil:
+    """sw[0] + ... + sw[n - 1], in that order, in double."""
+    cdef double total = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        total += sw[i]
+    return total
+
+
+cdef class Layout:
+    """A network as the kernels see it, with workspaces of `capacity` rows.
+
+    Layout(meta, slope=0.0): meta is the network's description (an intp
+    array, see bpfast._network.Network.meta and the layout comment above
+    the Net struct: layer sizes, the activation and output codes, where
+    each block lies in the parameter vector and in a workspace); slope is
+    leaky_relu's slope or elu's alpha. meta is copied, unpacked into a Net
+    and checked once, here: each block it names must lie inside the
+    parameter vector (n_params) and the workspace (work_len) it declares.
+    The arrays themselves are checked against those lengths where they are
+    handed over (FitContext, LossContext, predict).
+
+    A Layout holds no buffers and no dtype: one serves float32 and float64
+    alike. A model keeps one a capacity (Network.layout) for all its
+    predictions."""
+    cdef Net net                       # the description; its arrays point into _meta
+    cdef const Py_ssize_t[::1] _meta   # the copy of meta that net points into
+    cdef readonly object meta          # that copy, as a read-only array
+
+    def __cinit__(self, const Py_ssize_t[::1] meta, double slope=0.0):
+        # a copy: a later write into the caller's array cannot undo the checks
+        copy = np.array(meta, dtype=np.intp, copy=True)
+        copy.flags.writeable = False
+        self.meta = copy
+        self._meta = copy
+        unpack_meta(self._meta, slope, &self.net)
+
+    def __reduce__(self):
+        return Layout, (self.meta, self.net.slope)
+
+    @property
+    def capacity(self):
+        """Rows a workspace of this layout holds."""
+        return self.net.capacity
+
+    @property
+    def work_len(self):
+        """Length (in floats of the buffers' dtype) of one workspace."""
+        return self.net.work_len
+
+    @property
+    def n_params(self):
+        """Length of the parameter vector."""
+        return self.net.n_params
+
+    @property
+    def n_coef(self):
+        """Coefficients (the weights, without the intercepts) in it."""
+        return self.net.n_coef
+
+    @property
+    def slope(self):
+        """leaky_relu's slope, elu's alpha."""
+        return self.net.slope
+
+
+cdef class Data:
+    """Rows for the kernels, checked once: the input, and, for training and
+    the loss, targets and sample weights, all float32 or all float64.
+
+    Data(X, X_data, X_indices, X_indptr, sparse, n_features, Y=None,
+         sample_weight=None); the input's parts in the order
+    bpfast._network.kernel_input gives them:
+      X           dense rows, C-ordered n_rows x n_features (read unless
+                  `sparse`; may be None then)
+      X_data, X_indices, X_indptr
+                  CSR rows (read if `sparse`; may be None otherwise):
+                  intp indices in [0, n_features), indptr from 0 to nnz
+                  and never decreasing (checked here, in O(nnz))
+      Y           targets, n_rows x n_outputs (None: predictions only)
+      sample_weight
+                  n_rows weights; None or empty: all 1
+    The rows are checked against a network's widths (n_features, n_outputs)
+    where an entry point takes them. One Data serves every epoch of a fit
+    and every L-BFGS evaluation; a prediction makes one (cheap: for dense
+    rows, one buffer to take)."""
+    cdef readonly bint sparse
+    cdef readonly Py_ssize_t n_rows
+    cdef readonly Py_ssize_t n_features
+    cdef readonly Py_ssize_t n_outputs    # Y's columns (0 without Y)
+    cdef readonly bint has_targets        # Y was given
+    cdef readonly double sw_sum           # the sample weights' sum (n_rows without)
+    cdef bint doubles                     # float64 buffers (else float32)
+    cdef const void* X                    # dense rows (NULL: sparse, or no rows)
+    cdef CSR csr                          # sparse rows
+    cdef const void* Y                    # targets (NULL: none, or no rows)
+    cdef const void* sw                   # sample weights (NULL: all 1)
+    cdef const Py_ssize_t[::1] indices    # (sparse) what csr.indices points into
+    cdef const Py_ssize_t[::1] indptr     # (sparse) what csr.indptr points into
+    cdef list held                        # the memoryviews of the float buffers
+
+    def __cinit__(self, X, X_data, X_indices, X_indptr, bint sparse, Py_ssize_t n_features,
+                  Y=None, sample_weight=None):
+        cdef Py_ssize_t nnz = 0, rows = 0, cols = 0, n_sw = 0
+        self.held = []
+        self.sparse = sparse
+        self.n_features = n_features
+        self.doubles = holds_doubles(X_data if sparse else X)
+        if sparse:
+            self.csr.data = float_vector(X_data, self.doubles, False, "X_data", &nnz,
+                                         self.held)
+            if X_indices is None or X_indptr is None:
+                raise TypeError("CSR input needs X_indices and X_indptr")
+            self.indices = X_indices
+            self.indptr = X_indptr
+            self.n_rows = self.indptr.shape[0] - 1
+            check_csr(self.n_rows, n_features, nnz, self.indices, self.indptr)
+            self.csr.indices = &self.indices[0] if self.indices.shape[0] > 0 else NULL
+            self.csr.indptr = &self.indptr[0]
+        else:
+            self.X = float_matrix(X, self.doubles, "X", &rows, &cols, self.held)
+            if cols != n_features:
+                raise ValueError("X has the wrong number of columns")
+            self.n_rows = rows
+        if Y is not None:
+            self.Y = float_matrix(Y, self.doubles, "Y", &rows, &cols, self.held)
+            if rows != self.n_rows:
+                raise ValueError("Y has shape (%d, %d), expected (%d, %d)"
+                                 % (rows, cols, self.n_rows, cols))
+            self.n_outputs = cols
+            self.has_targets = True
+        self.sw_sum = self.n_rows
+        if sample_weight is not None:
+            self.sw = float_vector(sample_weight, self.doubles, False, "sample_weight",
+                                   &n_sw, self.held)
+            if n_sw != 0 and n_sw != self.n_rows:
+                raise ValueError("sample_weight has the wrong length")
+            if n_sw > 0:
+                self.sw_sum = (weight_sum(<const double*>self.sw, n_sw) if self.doubles
+                               else weight_sum(<const float*>self.sw, n_sw))
+
+    @property
+    def dtype(self):
+        return np.dtype(np.float64 if self.doubles else np.float32)
+
+
+cdef int check_data(const Net* net, Data data, bint targets) except -1:
+    """That data fit the network: its input width and, where `targets`, the
+    targets' width."""
+    if data.n_features != net.units[0]:
+        raise ValueError("X has %d features, the network expects %d"
+                         % (data.n_features, net.units[0]))
+    if targets and not data.has_targets:
+        raise ValueError("the data have no targets Y")
+    if targets and data.n_outputs != net.units[net.L]:
+        raise ValueError("Y has shape (%d, %d), expected (%d, %d)"
+                         % (data.n_rows, data.n_outputs, data.n_rows, net.units[net.L]))
+    return 0
+
+
+cdef int check_dtype(Data data, bint doubles) except -1:
+    if data.doubles != doubles:
+        raise ValueError("the data are %s, the network's buffers %s"
+                         % (data.dtype, np.dtype(np.float64 if doubles else np.float32)))
+    return 0
+
+
+cdef class FitContext:
+    """One fit's state for train_epoch, checked once: the network, its
+    buffers, the solver and its hyperparameters.
+
+    FitContext(layout, params, grads, work, state1, state2, step_count, *,
+               solver, batch_size, learning_rate, shadow=None, tune=None,
+               alpha=0.0, l1_ratio=0.0, momentum=0.9, nesterov=True,
+               beta_1=0.9, beta_2=0.999, rho=0.9, epsilon=1e-8, dropout=0.0,
+               seed=0)
+
+    layout      the network, its workspace of batch_size rows or more (and,
+                for rows gathered from dense X, room for a batch of them)
+    params      the flat parameter vector (n_params), updated in place;
+                float32 or float64, as every other float buffer here
+    grads       the gradient's scratch (n_params)
+    work        the workspace (layout.work_len or more)
+    state1, state2
+                the optimizer's state, n_params each: sgd's velocity
+                (state2 unused: may be empty), adam's first and second
+                moments, rmsprop's mean square and momentum buffer
+    step_count  intp, 2 or more: [adam's step t, minibatches seen (keys the
+                dropout masks)], both advanced a minibatch
+    solver      'sgd', 'adam' or 'rmsprop'
+    batch_size  rows a minibatch (the last one of an epoch may be shorter)
+    learning_rate
+                the step size; may be set between epochs (ctx.learning_rate)
+    shadow      None (or empty), or a second parameter vector (n_params, its
+                contents ignored) for updates shared among threads (the
+                epoch team, see epoch_team, or a chunked update on several
+                threads): each update then writes the other vector, and
+                params holds the result when train_epoch returns. The same
+                bits with or without it. It must share no memory with the
+                other buffers.
+    tune        None, or TUNE_SIZE float64 values (zero before a fit's first
+                epoch) where the epoch team keeps what it measured of its own
+                speed, alone and together, from one epoch to the next (see
+                tune_step); None: each epoch starts afresh. The same bits
+                whatever it holds.
+    alpha, l1_ratio
+                the penalty alpha * ((1 - l1_ratio) / 2 * |W|^2 + l1_ratio *
+                |W|_1) / sum(w) of each minibatch
+    momentum, nesterov
+                sgd's momentum (Nesterov's or not); rmsprop's momentum
+    beta_1, beta_2, rho, epsilon
+                adam's decay rates (beta_1, beta_2), rmsprop's (rho), and the
+                constant of both denominators
+    dropout, seed
+                inverted dropout's rate on hidden units (0: none) and the
+                seed of its masks (with step_count[1], see Dropout)
+
+    The per-chunk partial sums of the penalty's norms are the context's own.
+    train_epoch reads and writes the arrays in place: the caller sees the
+    parameters, the optimizer state and the counters as they stand after
+    each epoch. The context keeps them alive for as long as it lives."""
+    cdef readonly Layout layout
+    cdef bint doubles              # float64 buffers (else float32)
+    cdef void* params              # n_params, updated in place
+    cdef void* shadow              # n_params, or NULL: none
+    cdef void* grads               # n_params
+    cdef void* work                # work_len floats
+    cdef void* state1              # n_params
+    cdef void* state2              # n_params, or NULL (sgd, given empty)
+    cdef Py_ssize_t* step_count    # [adam's t, minibatches seen]
+    cdef double* partial           # 2 per CHUNK of coefficients, the context's own
+    cdef double* tune              # TUNE_LEN values, or NULL: afresh each epoch
+    cdef OptConfig opt             # the solver and its constants
+    cdef Penalty pen               # alpha's L2 and L1 parts
+    cdef readonly double dropout   # the dropout rate (0: none)
+    cdef readonly unsigned long long seed   # the dropout masks' seed
+    cdef readonly Py_ssize_t batch_size
+    cdef public double learning_rate
+    cdef list held                 # what keeps the buffers above alive
+
+    def __cinit__(self, Layout layout not None, params, grads, work, state1, state2,
+                  step_count, *, str solver, Py_ssize_t batch_size, double learning_rate,
+                  shadow=None, tune=None, double alpha=0.0, double l1_ratio=0.0,
+                  double momentum=0.9, bint nesterov=True, double beta_1=0.9,
+                  double beta_2=0.999, double rho=0.9, double epsilon=1e-8,
+                  double dropout=0.0, unsigned long long seed=0):
+        cdef const Net* net = &layout.net
+        cdef Py_ssize_t n, n_work, n_state1, n_state2, n_shadow = 0
+        cdef Py_ssize_t item, n_chunks = (layout.net.n_coef + CHUNK - 1) // CHUNK
+        cdef Py_ssize_t[::1] steps
+        cdef double[::1] tune_view
+        cdef double[::1] partial
+        self.layout = layout
+        self.held = []
+        self.doubles = holds_doubles(params)
+        item = sizeof(double) if self.doubles else sizeof(float)
+        self.params = float_vector(params, self.doubles, True, "params", &n, self.held)
+        check_params(net, n)
+        self.work = float_vector(work, self.doubles, True, "work", &n_work, self.held)
+        check_work(net, n_work)
+        if tune is not None:
+            tune_view = tune
+            if tune_view.shape[0] < TUNE_LEN:
+                raise ValueError("tune must hold %d values" % TUNE_LEN)
+            self.held.append(tune_view)
+            self.tune = &tune_view[0]
+        if solver not in OPTIMIZERS:
+            raise ValueError("unknown solver %r" % solver)
+        self.opt.solver = OPTIMIZERS[solver]
+        self.grads = float_vector(grads, self.doubles, True, "grads", &n, self.held)
+        self.state1 = float_vector(state1, self.doubles, True, "state1", &n_state1,
+                                   self.held)
+        self.state2 = float_vector(state2, self.doubles, True, "state2", &n_state2,
+                                   self.held)
+        if n != net.n_params or n_state1 != net.n_params or \
+                (self.opt.solver != OPT_SGD and n_state2 != net.n_params):
+            raise ValueError("gradient or optimizer state has the wrong length")
+        if shadow is not None:
+            self.shadow = float_vector(shadow, self.doubles, True, "shadow", &n_shadow,
+                                       self.held)
+        if n_shadow != 0:
+            if n_shadow != net.n_params:
+                raise ValueError("shadow must be empty or as long as params")
+            n = net.n_params * item
+            if overlaps(self.shadow, n, self.params, n) or \
+                    overlaps(self.shadow, n, self.grads, n) or \
+                    overlaps(self.shadow, n, self.work, n_work * item) or \
+                    overlaps(self.shadow, n, self.state1, n_state1 * item) or \
+                    (self.state2 != NULL and
+                     overlaps(self.shadow, n, self.state2, n_state2 * item)):
+                raise ValueError("shadow must not share memory with the other buffers")
+        if batch_size < 1 or batch_size > net.capacity:
+            raise ValueError("batch_size exceeds the workspace capacity")
+        if step_count is None:
+            raise TypeError("step_count must be an array, not None")
+        steps = step_count
+        if steps.shape[0] < 2:
+            raise ValueError("scratch arrays too small")
+        self.held.append(steps)
+        self.step_count = &steps[0]
+        if not (0 <= dropout < 1) or not (0 <= l1_ratio <= 1):
+            raise ValueError("dropout must be in [0, 1) and l1_ratio in [0, 1]")
+        # (NaN: never read before it is written, or the loss would show it)
+        partial = np.full(2 * max(1, n_chunks), np.nan)
+        self.held.append(partial)
+        self.partial = &partial[0]
+        self.opt.momentum = momentum
+        self.opt.nesterov = nesterov
+        self.opt.beta_1 = beta_1
+        self.opt.beta_2 = rho if self.opt.solver == OPT_RMSPROP else beta_2
+        self.opt.epsilon = epsilon
+        self.pen.l2 = alpha * (1 - l1_ratio)
+        self.pen.l1 = alpha * l1_ratio
+        self.dropout = dropout
+        self.seed = seed
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+
+    @property
+    def dtype(self):
+        return np.dtype(np.float64 if self.doubles else np.float32)
+
+
+cdef class LossContext:
+    """What loss_gradient needs besides the data and the parameters,
+    checked once: the network, a workspace, the penalty and the dropout
+    mask.
+
+    LossContext(layout, work, *, alpha=0.0, l1_ratio=0.0, dropout=0.0,
+                seed=0, step=0)
+
+    layout      the network; the rows go through it in blocks of its
+                capacity
+    work        its workspace (layout.work_len or more), float32 or float64:
+                the parameters and the data of each call are of its dtype
+    alpha, l1_ratio
+                the penalty alpha * ((1 - l1_ratio) / 2 * |W|^2 + l1_ratio *
+                |W|_1) / sum(w)
+    dropout, seed, step
+                with dropout > 0, the masks of minibatch `step` under `seed`
+                (one fixed mask, for gradient checks; all rows must then fit
+                one block)"""
+    cdef readonly Layout layout
+    cdef bint doubles              # float64 workspace (else float32)
+    cdef void* work                # work_len floats
+    cdef Penalty pen               # alpha's L2 and L1 parts
+    cdef Dropout drop              # the rate (0: none) and the mask's key
+    cdef list held                 # what keeps work alive
+
+    def __cinit__(self, Layout layout not None, work, *, double alpha=0.0,
+                  double l1_ratio=0.0, double dropout=0.0, unsigned long long seed=0,
+                  Py_ssize_t step=0):
+        cdef Py_ssize_t n
+        self.layout = layout
+        self.held = []
+        self.doubles = holds_doubles(work)
+        self.work = float_vector(work, self.doubles, True, "work", &n, self.held)
+        check_work(&layout.net, n)
+        if not (0 <= dropout < 1) or not (0 <= l1_ratio <= 1):
+            raise ValueError("dropout must be in [0, 1) and l1_ratio in [0, 1]")
+        self.pen.l2 = alpha * (1 - l1_ratio)
+        self.pen.l1 = alpha * l1_ratio
+        self.drop.rate = dropout
+        self.drop.key = bp_mix64(seed ^ bp_mix64(<unsigned long long>step))
+
+    @property
+    def dtype(self):
+        return np.dtype(np.float64 if self.doubles else np.float32)
+
+
+# --------------------------------------------------------------------------
 # Entry points (called once per epoch / evaluation / prediction)
 # --------------------------------------------------------------------------
-def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
-                const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
-                bint sparse, Py_ssize_t n_features,
-                const floating[:, ::1] Y, const floating[::1] sample_weight,
-                const Py_ssize_t[::1] order, bint gather,
-                const Py_ssize_t[::1] meta, double slope,
-                floating[::1] params, floating[::1] shadow, floating[::1] grads,
-                floating[::1] work, floating[::1] state1, floating[::1] state2,
-                Py_ssize_t[::1] step_count, double[::1] partial,
-                Py_ssize_t batch_size, str solver, double learning_rate,
-                double alpha, double l1_ratio, double momentum, bint nesterov,
-                double beta_1, double beta_2, double epsilon,
-                double dropout, unsigned long long seed, int n_threads,
-                double[::1] tune=None):
+def train_epoch(FitContext ctx not None, Data data not None, const Py_ssize_t[::1] order,
+                bint gather, int n_threads):
     """One epoch of minibatch training, every minibatch in one nogil loop.
 
-    For each minibatch of `batch_size` rows taken from `order`: gather the
-    rows (dense X with `gather`; otherwise rows are read in place), forward
-    (with inverted dropout on hidden units when dropout > 0), BP1-BP4, then
-    one fused optimizer update of the flat parameter vector with the penalty
-    alpha * ((1 - l1_ratio) / 2 * |W|^2 + l1_ratio * |W|_1) / sum(w).
-    Returns the sum over minibatches of (batch loss incl. penalty) * (rows in
-    the batch), the quantity scikit-learn accumulates per epoch.
+    For each minibatch of ctx.batch_size rows of `data` taken from `order`:
+    gather the rows (dense rows with `gather`; otherwise rows are read in
+    place, and then only in their stored order), forward (with inverted
+    dropout on hidden units when ctx's dropout > 0), BP1-BP4, then one fused
+    optimizer update of the flat parameter vector with the penalty (see
+    FitContext). Returns the sum over minibatches of (batch loss incl.
+    penalty) * (rows in the batch), the quantity scikit-learn accumulates
+    per epoch. Up to n_threads threads.
 
-    step_count[0] is adam's step t, step_count[1] the minibatch counter that
-    keys dropout masks; both advance per minibatch. SIGINT is looked at after
-    a minibatch once 0.2 ms have passed since the last look: the epoch stops
+    ctx's step counters advance a minibatch. SIGINT is looked at after a
+    minibatch once 0.2 ms have passed since the last look: the epoch stops
     there and the exception is raised with the weights of the last finished
-    update in place.
+    update in place."""
+    cdef const Net* net = &ctx.layout.net
+    cdef Py_ssize_t n = order.shape[0], i
+    check_dtype(data, ctx.doubles)
+    check_data(net, data, True)
+    if not data.sparse and gather and \
+            net.act_off[0] + ctx.batch_size * data.n_features > net.work_len:
+        raise ValueError("workspace has no room for the gathered batch")
+    for i in range(n):
+        if order[i] < 0 or order[i] >= data.n_rows:
+            raise ValueError("sample order out of range")
+        if not data.sparse and not gather and order[i] != i:
+            raise ValueError("dense rows are read in place only in their stored order; "
+                             "pass gather=True for any other order")
+    if n == 0:
+        return 0.0
+    if ctx.doubles:
+        return run_epoch(ctx, data, &order[0], n, gather, n_threads, <double*>ctx.params)
+    return run_epoch(ctx, data, &order[0], n, gather, n_threads, <float*>ctx.params)
 
-    solver: 'sgd' (state1 = velocity), 'adam' (state1 = m, state2 = v) or
-    'rmsprop' (state1 = mean square, state2 = momentum buffer; beta_2 is rho).
 
-    shadow: empty, or a second parameter vector (as long as params, its
-    contents ignored) for updates shared among threads (the epoch team, see
-    epoch_team, or a chunked update on several threads): each update then
-    writes the other vector, and params holds the result when the call
-    returns. Results are the same bits with or without it.
-
-    tune: None, or TUNE_SIZE float64 values (zero before a fit's first
-    epoch) where the epoch team keeps what it measured of its own speed,
-    alone and together, from one epoch to the next (see tune_step). Results
-    are the same bits whatever it holds.
-    """
-    cdef Net net
-    cdef CSR xs
-    cdef OptConfig opt
-    cdef Penalty pen
+cdef double run_epoch(FitContext ctx, Data data, const Py_ssize_t* order, Py_ssize_t n,
+                      bint gather, int n_threads, floating* params) except? -1:
+    """train_epoch's epoch over n > 0 rows, its arguments checked; params
+    is ctx's parameter vector, its type the buffers' dtype."""
+    cdef Net net = ctx.layout.net
+    cdef OptConfig opt = ctx.opt
+    cdef Penalty pen = ctx.pen
     cdef Dropout drop
-    cdef const Dropout* dropp = &drop if dropout > 0 else NULL
-    cdef Py_ssize_t n = order.shape[0], start, m, i
-    cdef Py_ssize_t n_rows = X_indptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef const Dropout* dropp = &drop if ctx.dropout > 0 else NULL
+    cdef Py_ssize_t start, m
+    cdef Py_ssize_t n_features = data.n_features, batch_size = ctx.batch_size
+    cdef bint sparse = data.sparse
+    cdef const floating* X = <const floating*>data.X
+    cdef const floating* Y = <const floating*>data.Y
     cdef const floating* A0 = NULL
-    cdef const CSR* xsp = &xs if sparse else NULL
-    cdef const floating* swp = NULL
+    cdef const CSR* xsp = &data.csr if sparse else NULL
+    cdef const floating* swp = <const floating*>data.sw
+    cdef floating* grads = <floating*>ctx.grads
+    cdef floating* work = <floating*>ctx.work
+    cdef floating* S1 = <floating*>ctx.state1
+    cdef floating* S2 = <floating*>ctx.state2
+    cdef floating* shadow_p = <floating*>ctx.shadow
+    cdef Py_ssize_t* step_count = ctx.step_count
+    cdef double* partial = ctx.partial
+    cdef double learning_rate = ctx.learning_rate
+    cdef unsigned long long seed = ctx.seed
     cdef double sw_sum, batch_loss, total = 0, lr
     cdef double norms[2]
     cdef floating* xbuf
@@ -2806,69 +3265,18 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     cdef int opt_threads, tid, nth
     cdef double next_look
     cdef EpochShared sh
-    cdef floating* S2 = &state2[0] if state2.shape[0] > 0 else NULL
-    cdef floating* shadow_p = NULL
     cdef floating* cur
     cdef floating* nxt
     cdef floating* swap
     cdef double own_tune[TUNE_LEN]
-    cdef double* tunep = own_tune
+    cdef double* tunep = ctx.tune
 
-    unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
-    if tune is None:
+    if tunep == NULL:
         memset(own_tune, 0, sizeof(own_tune))
-    elif tune.shape[0] < TUNE_LEN:
-        raise ValueError("tune must hold %d values" % TUNE_LEN)
-    else:
-        tunep = &tune[0]
-    check_data(&net, n_rows, n_features, Y.shape[0], Y.shape[1], sample_weight.shape[0])
-    set_input(&net, sparse, n_features, X.shape[1],
-              &X_data[0] if X_data.shape[0] > 0 else NULL, X_data.shape[0],
-              X_indices, X_indptr, &xs)
-    if solver not in OPTIMIZERS:
-        raise ValueError("unknown solver %r" % solver)
-    opt.solver = OPTIMIZERS[solver]
-    if grads.shape[0] != net.n_params or state1.shape[0] != net.n_params or \
-            (opt.solver != OPT_SGD and state2.shape[0] != net.n_params):
-        raise ValueError("gradient or optimizer state has the wrong length")
-    if shadow.shape[0] != 0:
-        if shadow.shape[0] != net.n_params:
-            raise ValueError("shadow must be empty or as long as params")
-        shadow_p = &shadow[0]
-        if overlaps(shadow_p, net.n_params, &params[0], net.n_params) or \
-                overlaps(shadow_p, net.n_params, &grads[0], net.n_params) or \
-                overlaps(shadow_p, net.n_params, &work[0], work.shape[0]) or \
-                overlaps(shadow_p, net.n_params, &state1[0], state1.shape[0]) or \
-                (S2 != NULL and overlaps(shadow_p, net.n_params, S2, state2.shape[0])):
-            raise ValueError("shadow must not share memory with the other buffers")
-    if batch_size < 1 or batch_size > net.capacity:
-        raise ValueError("batch_size exceeds the workspace capacity")
-    if partial.shape[0] < 2 * ((net.n_coef + CHUNK - 1) // CHUNK) or step_count.shape[0] < 2:
-        raise ValueError("scratch arrays too small")
-    if not sparse and gather and net.act_off[0] + batch_size * n_features > net.work_len:
-        raise ValueError("workspace has no room for the gathered batch")
-    if not (0 <= dropout < 1) or not (0 <= l1_ratio <= 1):
-        raise ValueError("dropout must be in [0, 1) and l1_ratio in [0, 1]")
-    for i in range(n):
-        if order[i] < 0 or order[i] >= n_rows:
-            raise ValueError("sample order out of range")
-        if not sparse and not gather and order[i] != i:
-            raise ValueError("dense rows are read in place only in their stored order; "
-                             "pass gather=True for any other order")
-    if n == 0:
-        return 0.0
-    if sample_weight.shape[0] > 0:
-        swp = &sample_weight[0]
+        tunep = own_tune
     n_threads = clamp_threads(n_threads)
     opt_threads = update_threads(&net, batch_size, n_threads)
-    opt.momentum = momentum
-    opt.nesterov = nesterov
-    opt.beta_1 = beta_1
-    opt.beta_2 = beta_2
-    opt.epsilon = epsilon
-    pen.l2 = alpha * (1 - l1_ratio)
-    pen.l1 = alpha * l1_ratio
-    drop.rate = dropout
+    drop.rate = ctx.dropout
 
     if runs_in_team(&net, batch_size, sparse, dropp != NULL):
         # one team for the whole epoch (see epoch_team), on any number of
@@ -2891,9 +3299,9 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
             tid = threadid()
             nth = bp_omp_team_size()
             bp_note_worker(tid)
-            epoch_team(&net, &params[0], shadow_p, &grads[0], &work[0], &state1[0], S2,
-                       &X[0, 0], n_features, gather, &order[0], n, batch_size, &Y[0, 0],
-                       swp, &opt, &pen, learning_rate, &step_count[0], &partial[0], &sh,
+            epoch_team(&net, params, shadow_p, grads, work, S1, S2,
+                       X, n_features, gather, order, n, batch_size, Y,
+                       swp, &opt, &pen, learning_rate, step_count, partial, &sh,
                        tunep, tid, nth)
         if sh.interrupted:
             raise_pending()
@@ -2903,11 +3311,11 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
 
     # With a shadow and the update shared among threads, each update goes to
     # the other vector, as in epoch_team (cur: the parameters as they stand)
-    cur = &params[0]
+    cur = params
     nxt = shadow_p if shadow_p != NULL and opt_threads > 1 else cur
-    xbuf = &work[0] + net.act_off[0]
+    xbuf = work + net.act_off[0]
     with nogil:
-        coef_norms(cur, net.n_coef, &pen, &partial[0], norms)
+        coef_norms(cur, net.n_coef, &pen, partial, norms)
         next_look = bp_seconds() + SIGNAL_SECONDS
         start = 0
         while start < n:
@@ -2916,25 +3324,25 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
                 if gather:
                     A0 = xbuf       # gathered by forward_backward_block
                 else:
-                    A0 = &X[0, 0] + order[start] * n_features
-            sw_sum = batch_weight(swp, &order[start], m)
+                    A0 = X + order[start] * n_features
+            sw_sum = batch_weight(swp, order + start, m)
             if sw_sum == 0:
                 zero_weights = True
                 break
             drop.key = bp_mix64(seed ^ bp_mix64(<unsigned long long>step_count[1]))
             batch_loss = forward_backward_block(
-                &net, cur, &grads[0], &work[0], A0, n_features, xsp,
-                &order[start], 0, m, &Y[0, 0], swp, 1.0 / sw_sum, False, dropp, True,
-                &X[0, 0] if gather and not sparse else NULL, n_threads)
+                &net, cur, grads, work, A0, n_features, xsp,
+                order + start, 0, m, Y, swp, 1.0 / sw_sum, False, dropp, True,
+                X if gather and not sparse else NULL, n_threads)
             batch_loss = batch_loss / sw_sum + penalty_value(&pen, norms) / sw_sum
             total += batch_loss * m
             lr = learning_rate
             if opt.solver == OPT_ADAM:
                 step_count[0] += 1
-                lr = adam_step_size(learning_rate, beta_1, beta_2, step_count[0])
+                lr = adam_step_size(learning_rate, opt.beta_1, opt.beta_2, step_count[0])
             step_count[1] += 1
-            optimizer_step(&opt, cur, nxt, &grads[0], &state1[0], S2,
-                           net.n_coef, net.n_params, lr, &pen, sw_sum, &partial[0],
+            optimizer_step(&opt, cur, nxt, grads, S1, S2,
+                           net.n_coef, net.n_params, lr, &pen, sw_sum, partial,
                            norms, opt_threads)
             swap = cur
             cur = nxt
@@ -2943,8 +3351,8 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
             if signal_pending(&next_look):
                 interrupted = True
                 break
-        if cur != &params[0]:
-            memcpy(&params[0], cur, net.n_params * sizeof(floating))
+        if cur != params:
+            memcpy(params, cur, net.n_params * sizeof(floating))
     if interrupted:
         raise_pending()
     if zero_weights:
@@ -2952,70 +3360,64 @@ def train_epoch(const floating[:, ::1] X, const floating[::1] X_data,
     return total
 
 
-def loss_gradient(const floating[:, ::1] X, const floating[::1] X_data,
-                  const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
-                  bint sparse, Py_ssize_t n_features,
-                  const floating[:, ::1] Y, const floating[::1] sample_weight,
-                  const Py_ssize_t[::1] meta, double slope,
-                  const floating[::1] params, floating[::1] grads, floating[::1] work,
-                  double alpha, int n_threads, double l1_ratio=0.0, double dropout=0.0,
-                  unsigned long long seed=0, Py_ssize_t step=0):
-    """Full-batch loss and gradient as scikit-learn's MLP defines them (penalty
-    included), streamed over row blocks of the workspace's capacity with the
-    gradient accumulated, so memory does not grow with n_samples. With an
-    empty `grads` only the loss is computed. With dropout > 0, masks are those
-    of minibatch counter `step` (a fixed mask: for gradient checks)."""
-    cdef Net net
-    cdef CSR xs
-    cdef Penalty pen
-    cdef Dropout drop
-    cdef const Dropout* dropp = &drop if dropout > 0 else NULL
-    cdef const CSR* xsp = &xs if sparse else NULL
-    cdef const floating* swp = NULL
+def loss_gradient(LossContext ctx not None, Data data not None, params, grads,
+                  int n_threads):
+    """Full-batch loss and gradient as scikit-learn's MLP defines them
+    (ctx's penalty included) of the rows of `data` under `params`, streamed
+    over row blocks of the workspace's capacity with the gradient
+    accumulated into `grads`, so memory does not grow with n_samples. With
+    an empty `grads` only the loss is computed. params (n_params) and grads
+    are of ctx's dtype. Up to n_threads threads."""
+    if params is None or grads is None:
+        raise TypeError("params and grads must be arrays (grads empty: the loss only)")
+    check_dtype(data, ctx.doubles)
+    check_data(&ctx.layout.net, data, True)
+    if ctx.doubles:
+        return full_batch_loss[double](ctx, data, params, grads, n_threads)
+    return full_batch_loss[float](ctx, data, params, grads, n_threads)
+
+
+cdef double full_batch_loss(LossContext ctx, Data data, const floating[::1] params,
+                            floating[::1] grads, int n_threads) except? -1:
+    """loss_gradient's pass in the dtype of the buffers."""
+    cdef Net net = ctx.layout.net
+    cdef Penalty pen = ctx.pen
+    cdef Dropout drop = ctx.drop
+    cdef const Dropout* dropp = &drop if drop.rate > 0 else NULL
+    cdef const CSR* xsp = &data.csr if data.sparse else NULL
+    cdef bint sparse = data.sparse
+    cdef const floating* X = <const floating*>data.X
+    cdef const floating* Y = <const floating*>data.Y
+    cdef const floating* swp = <const floating*>data.sw
     cdef const floating* A0 = NULL
-    cdef Py_ssize_t n_rows = X_indptr.shape[0] - 1 if sparse else X.shape[0]
-    cdef Py_ssize_t start, m, i, p
+    cdef floating* work = <floating*>ctx.work
+    cdef Py_ssize_t n_rows = data.n_rows, n_features = data.n_features
+    cdef Py_ssize_t start, m, p
     cdef bint want_grad = grads.shape[0] > 0
-    cdef double sw_sum = 0, loss = 0
+    cdef double sw_sum = data.sw_sum, loss = 0
     cdef double norms[2]
     cdef double scratch[2]
     cdef floating l2, l1
-    unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
-    check_data(&net, n_rows, n_features, Y.shape[0], Y.shape[1], sample_weight.shape[0])
-    set_input(&net, sparse, n_features, X.shape[1],
-              &X_data[0] if X_data.shape[0] > 0 else NULL, X_data.shape[0],
-              X_indices, X_indptr, &xs)
+    check_params(&net, params.shape[0])
     if want_grad and grads.shape[0] != net.n_params:
         raise ValueError("gradient vector has the wrong length")
     if n_rows < 1:
         raise ValueError("no rows")
-    if dropout > 0 and n_rows > net.capacity:
+    if dropp != NULL and n_rows > net.capacity:
         raise ValueError("dropout masks need the whole batch in one block")
-    if not (0 <= dropout < 1) or not (0 <= l1_ratio <= 1):
-        raise ValueError("dropout must be in [0, 1) and l1_ratio in [0, 1]")
-    if sample_weight.shape[0] > 0:
-        swp = &sample_weight[0]
-        for i in range(n_rows):
-            sw_sum += swp[i]
-        if sw_sum == 0:
-            raise ZeroDivisionError("Weights sum to zero, can't be normalized")
-    else:
-        sw_sum = n_rows
+    if swp != NULL and sw_sum == 0:
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
     n_threads = clamp_threads(n_threads)
-    pen.l2 = alpha * (1 - l1_ratio)
-    pen.l1 = alpha * l1_ratio
-    drop.rate = dropout
-    drop.key = bp_mix64(seed ^ bp_mix64(<unsigned long long>step))
     with nogil:
         coef_norms(&params[0], net.n_coef, &pen, scratch, norms)
         start = 0
         while start < n_rows:
             m = min(net.capacity, n_rows - start)
             if not sparse:
-                A0 = &X[0, 0] + start * n_features
+                A0 = X + start * n_features
             loss += forward_backward_block(
-                &net, &params[0], &grads[0] if want_grad else NULL, &work[0], A0,
-                n_features, xsp, NULL, start, m, &Y[0, 0], swp, 1.0 / sw_sum, start > 0,
+                &net, &params[0], &grads[0] if want_grad else NULL, work, A0,
+                n_features, xsp, NULL, start, m, Y, swp, 1.0 / sw_sum, start > 0,
                 dropp, want_grad, NULL, n_threads)
             start += m
         if want_grad:
@@ -3509,17 +3911,14 @@ cdef inline int predict_unit(const Net* net, const floating* params, floating* w
                         check_input)
 
 
-def predict(const floating[:, ::1] X, const floating[::1] X_data,
-            const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
-            bint sparse, Py_ssize_t n_features,
-            const Py_ssize_t[::1] meta, double slope,
-            const floating[::1] params, floating[::1] work, floating[:, ::1] out,
-            int n_threads, bint check_input=False, Py_ssize_t block_rows=0):
-    """Network output (output activation applied) for every row; out is
-    n_rows x K. The rows go in blocks of block_rows (0: the workspace's
+def predict(Layout net not None, Data rows not None, params, work, out, int n_threads,
+            bint check_input=False, Py_ssize_t block_rows=0):
+    """Network output (output activation applied) for every row of `rows`
+    under `params` (n_params, of the rows' dtype, as work and out are); out
+    is n_rows x K. The rows go in blocks of block_rows (0: the workspace's
     capacity), cut into row units (see predict_units) that up to n_threads
     threads take one at a time, each thread in its own workspace: work
-    holds one or more workspaces of meta's layout back to back, whose
+    holds one or more workspaces of net's layout back to back, whose
     capacity covers the largest unit, and no more threads run than it
     holds workspaces. The result does not depend on the thread count.
     Each call brings its own workspace, so one model can predict from many
@@ -3530,25 +3929,33 @@ def predict(const floating[:, ::1] X, const floating[::1] X_data,
     always causes (and, rarely, finite rows so large that the product
     overflows: the caller then checks X itself); True otherwise, and
     always True without check_input."""
-    cdef Net net
-    cdef CSR xs
-    cdef const CSR* xsp = &xs if sparse else NULL
-    cdef const floating* X0 = NULL
-    cdef Py_ssize_t n_rows = X_indptr.shape[0] - 1 if sparse else X.shape[0]
+    if params is None or work is None or out is None:
+        raise TypeError("params, work and out must be arrays")
+    if rows.doubles:
+        return predict_rows[double](net, rows, params, work, out, n_threads, check_input,
+                                    block_rows)
+    return predict_rows[float](net, rows, params, work, out, n_threads, check_input,
+                               block_rows)
+
+
+cdef bint predict_rows(Layout layout, Data rows, const floating[::1] params,
+                       floating[::1] work, floating[:, ::1] out, int n_threads,
+                       bint check_input, Py_ssize_t block_rows) except -1:
+    """predict in the dtype of the rows."""
+    cdef const Net* net = &layout.net
+    cdef const CSR* xsp = &rows.csr if rows.sparse else NULL
+    cdef const floating* X0 = <const floating*>rows.X
+    cdef Py_ssize_t n_rows = rows.n_rows, n_features = rows.n_features
     cdef Py_ssize_t u, n_units, unit_rows, stride
     cdef Py_ssize_t bad = 0
     cdef int tid
-    unpack_meta(meta, slope, params.shape[0], work.shape[0], &net)
-    if n_features != net.units[0]:
-        raise ValueError("X has %d features, the network expects %d"
-                         % (n_features, net.units[0]))
+    check_params(net, params.shape[0])
+    check_work(net, work.shape[0])
+    check_data(net, rows, False)
     if out.shape[0] != n_rows or out.shape[1] != net.units[net.L]:
         raise ValueError("output array has the wrong shape")
     if block_rows < 0:
         raise ValueError("block_rows must be >= 0")
-    set_input(&net, sparse, n_features, X.shape[1],
-              &X_data[0] if X_data.shape[0] > 0 else NULL, X_data.shape[0],
-              X_indices, X_indptr, &xs)
     if n_rows == 0:
         return True
     if block_rows == 0:
@@ -3560,18 +3967,16 @@ def predict(const floating[:, ::1] X, const floating[::1] X_data,
     stride = net.work_len
     n_threads = <int>min(<Py_ssize_t>clamp_threads(n_threads),
                          min(n_units, work.shape[0] // stride))
-    if not sparse:
-        X0 = &X[0, 0]
     with nogil:
         if n_threads > 1:
             for u in prange(n_units, schedule='dynamic', num_threads=n_threads):
                 tid = threadid()
                 bp_note_worker(tid)
-                bad += predict_unit(&net, &params[0], &work[0] + tid * stride, X0,
+                bad += predict_unit(net, &params[0], &work[0] + tid * stride, X0,
                                     n_features, xsp, n_rows, block_rows, &out[0, 0], u,
                                     check_input)
         else:
             for u in range(n_units):
-                bad += predict_unit(&net, &params[0], &work[0], X0, n_features, xsp,
+                bad += predict_unit(net, &params[0], &work[0], X0, n_features, xsp,
                                     n_rows, block_rows, &out[0, 0], u, check_input)
     return bad == 0

@@ -33,7 +33,7 @@ from sklearn.utils.validation import (_check_feature_names, _check_sample_weight
                                       check_array, check_is_fitted, validate_data)
 
 from . import _kernels, _warnings
-from ._network import Network, as_kernel_csr, zeroed_arrays
+from ._network import Network, as_kernel_csr, kernel_data, zeroed_arrays
 from ._progress import make_progress
 from ._solvers import (STOCHASTIC_SOLVERS, StochasticOptimizer, draw_uniform, fit_lbfgs,
                        shuffle_order)
@@ -370,19 +370,27 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
         gather = not sp.issparse(X) and self.shuffle
-        meta, work_len = net.meta(batch_size, X.shape[1] if gather else 0)
+        layout = net.layout(batch_size, X.shape[1] if gather else 0)
         # a second parameter vector, where the update is shared among threads:
         # each minibatch then updates into the other vector, so that no core
-        # writes weights another one has just read (see _kernels.train_epoch)
-        shared = _kernels._shared_update(meta, batch_size, n_threads, sp.issparse(X),
-                                         self.dropout > 0)
+        # writes weights another one has just read (see _kernels.FitContext)
+        shared = _kernels._shared_update(layout.meta, batch_size, n_threads,
+                                         sp.issparse(X), self.dropout > 0)
         # an epoch of too little work to share runs alone: it claims one
         # thread (and reads no load)
-        epoch_wanted = _kernels.epoch_threads(meta, batch_size, n_threads, sp.issparse(X),
-                                              self.dropout > 0)
+        epoch_wanted = _kernels.epoch_threads(layout.meta, batch_size, n_threads,
+                                              sp.issparse(X), self.dropout > 0)
         work, grads, shadow = zeroed_arrays(
-            net.dtype, [work_len, net.n_params, net.n_params if shared else 0])
-        buffers = (meta, work, grads, net.norm_scratch(), shadow)
+            net.dtype, [layout.work_len, net.n_params, net.n_params if shared else 0])
+        # the kernels' view of the fit and of its rows, checked once for
+        # every epoch
+        context = optimizer.fit_context(net, layout, work, grads, shadow, batch_size,
+                                        self.alpha, l1_ratio=self.l1_ratio,
+                                        dropout=self.dropout, seed=self._dropout_seed)
+        data = kernel_data(X, Y, sample_weight)
+        validation_loss = None if validation is None else (
+            net.loss_context(validation.Y.shape[0]),
+            kernel_data(validation.X, validation.Y, validation.sample_weight))
         progress = make_progress(self.verbose, 1 if incremental else self.max_iter)
 
         try:
@@ -393,10 +401,8 @@ class _BaseMLP(BaseEstimator):
                 # the epoch's threads, shared with calls running at the same
                 # time (see bpfast/_threads.py)
                 with claim_threads(epoch_wanted) as epoch_threads:
-                    total = optimizer.run_epoch(
-                        net, X, Y, sample_weight, sample_idx, gather, batch_size,
-                        self.alpha, epoch_threads, buffers, l1_ratio=self.l1_ratio,
-                        dropout=self.dropout, seed=self._dropout_seed)
+                    total = optimizer.run_epoch(context, data, sample_idx, gather,
+                                                epoch_threads)
                 self.n_iter_ += 1
                 self.loss_ = total / n_samples
                 self.t_ += n_samples
@@ -405,7 +411,7 @@ class _BaseMLP(BaseEstimator):
                     progress.epoch(self.n_iter_, self.loss_)
 
                 self._update_no_improvement_count(early_stopping, validation,
-                                                  n_threads, progress)
+                                                  validation_loss, n_threads, progress)
                 optimizer.iteration_ends(self.t_)
 
                 if monitor is not None and monitor(
@@ -450,8 +456,10 @@ class _BaseMLP(BaseEstimator):
             info["validation_loss"] = self.validation_loss_curve_[-1]
         return info
 
-    def _update_no_improvement_count(self, early_stopping, validation, n_threads,
-                                     progress):
+    def _update_no_improvement_count(self, early_stopping, validation, validation_loss,
+                                     n_threads, progress):
+        """validation_loss: (LossContext, Data) of the validation set's
+        unpenalised loss (see Network.loss_gradient), or None."""
         if validation is not None:
             score = self._score(validation.X, validation.y,
                                 sample_weight=validation.sample_weight)
@@ -459,8 +467,7 @@ class _BaseMLP(BaseEstimator):
             # (the score's prediction claims its own threads)
             with claim_threads(n_threads) as loss_threads:
                 self.validation_loss_curve_.append(self._network.loss_gradient(
-                    validation.X, validation.Y, validation.sample_weight, 0.0,
-                    loss_threads, self._network.params, None))
+                    *validation_loss, self._network.params, None, loss_threads))
             if progress is not None:
                 progress.validation(score)
         if early_stopping:

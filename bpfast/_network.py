@@ -60,6 +60,7 @@ class Network:
         self.n_params = self.n_coef + int(fan_out.sum())
         self.params = zeroed_arrays(self.dtype, [self.n_params])[0]
         self._metas = {}
+        self._layouts = {}
         self._known_views = None  # arrays is_view has found to be views
 
     # -- views ---------------------------------------------------------------
@@ -157,13 +158,34 @@ class Network:
         self._metas[key] = (meta, work_len)
         return self._metas[key]
 
-    def norm_scratch(self):
-        """Per-chunk partial sums (|W|^2, |W|_1) for the optimizer kernels."""
-        return np.zeros(2 * max(1, -(-self.n_coef // _kernels.CHUNK_SIZE)))
+    def layout(self, capacity, gather_cols=0):
+        """The kernels' Layout of meta(capacity, gather_cols): the network
+        unpacked and checked once, kept for every later call (a prediction
+        takes the one of its largest row unit)."""
+        key = (int(capacity), int(gather_cols))
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = _kernels.Layout(self.meta(capacity, gather_cols)[0], self.slope)
+            self._layouts[key] = layout
+        return layout
 
     def workspace(self, capacity, gather_cols=0):
         meta, work_len = self.meta(capacity, gather_cols)
         return meta, np.empty(work_len, dtype=self.dtype)
+
+    def loss_context(self, n_rows, alpha=0.0, *, l1_ratio=0.0, dropout=0.0, seed=0,
+                     step=0, capacity=None, dtype=None):
+        """A LossContext for the full-batch loss over n_rows rows: penalty
+        alpha, l1_ratio; with dropout > 0 the masks of minibatch `step` under
+        `seed`. Its workspace (of dtype, default the network's) holds a block
+        of `capacity` rows: by default min(BLOCK_ROWS, n_rows), or all the
+        rows with dropout (its masks are those of one block)."""
+        if capacity is None:
+            capacity = n_rows if dropout > 0 else min(BLOCK_ROWS, n_rows)
+        layout = self.layout(max(1, capacity))
+        work = np.empty(layout.work_len, dtype=self.dtype if dtype is None else dtype)
+        return _kernels.LossContext(layout, work, alpha=alpha, l1_ratio=l1_ratio,
+                                    dropout=dropout, seed=seed, step=step)
 
     # -- passes ----------------------------------------------------------------
     @staticmethod
@@ -182,27 +204,20 @@ class Network:
         out = np.empty((n, self.units[-1]), dtype=params.dtype)
         block = max(1, min(BLOCK_ROWS, n))
         n_units, unit_rows = _kernels.predict_units(n, block)
-        meta, work_len = self.meta(max(1, unit_rows))
+        layout = self.layout(max(1, unit_rows))
         # a workspace for each thread that can have a row unit to work on
-        work = np.empty(max(1, min(n_threads, n_units)) * work_len, dtype=params.dtype)
-        finite = _kernels.predict(*kernel_input(X), meta, self.slope, params, work, out,
-                                  n_threads, check_input, block)
+        work = np.empty(max(1, min(n_threads, n_units)) * layout.work_len,
+                        dtype=params.dtype)
+        finite = _kernels.predict(layout, _kernels.Data(*kernel_input(X)), params, work,
+                                  out, n_threads, check_input, block)
         return out, finite
 
-    def loss_gradient(self, X, Y, sample_weight, alpha, n_threads, params, grads,
-                      work_meta=None, l1_ratio=0.0, dropout=0.0, seed=0, step=0):
-        """Full-batch loss and gradient (into grads; loss only if grads is
-        None), streamed in row blocks. With dropout > 0 the masks are those of
-        minibatch `step` under `seed`, and all rows must fit one block."""
-        if work_meta is None:
-            rows = X.shape[0] if dropout > 0 else min(BLOCK_ROWS, X.shape[0])
-            work_meta = self.workspace(max(1, rows))
-        meta, work = work_meta
-        sw = _empty(self.dtype) if sample_weight is None else sample_weight
+    def loss_gradient(self, context, data, params, grads=None, n_threads=1):
+        """Full-batch loss of `data` (see kernel_data) under params, with the
+        penalty (and dropout mask) of `context` (see loss_context), and its
+        gradient into grads (None: the loss only), streamed in row blocks."""
         grads = _empty(params.dtype) if grads is None else grads
-        return _kernels.loss_gradient(*kernel_input(X), Y, sw, meta, self.slope,
-                                      params, grads, work, alpha, n_threads,
-                                      l1_ratio, dropout, seed, step)
+        return _kernels.loss_gradient(context, data, params, grads, n_threads)
 
 
 def _numpy_allows_huge_pages():
@@ -252,16 +267,20 @@ def _empty(dtype, ndim=1):
     return np.empty((0,) * ndim, dtype=dtype)
 
 
-_NO_INDEX = np.zeros(0, dtype=np.intp)
-_NO_INDPTR = np.zeros(1, dtype=np.intp)
-
-
 def kernel_input(X):
-    """(X_dense, X_data, X_indices, X_indptr, sparse, n_features) for the
-    kernels' signature: dense C-ordered X, or CSR with intp indices."""
+    """(X_dense, X_data, X_indices, X_indptr, sparse, n_features), the
+    input's parts as _kernels.Data takes them: dense C-ordered X, or CSR
+    with intp indices (the parts it does not read are None)."""
     if sp.issparse(X):
-        return (_empty(X.dtype, 2), X.data, X.indices, X.indptr, True, X.shape[1])
-    return (X, _empty(X.dtype), _NO_INDEX, _NO_INDPTR, False, X.shape[1])
+        return (None, X.data, X.indices, X.indptr, True, X.shape[1])
+    return (X, None, None, None, False, X.shape[1])
+
+
+def kernel_data(X, Y=None, sample_weight=None):
+    """The kernels' Data of rows X (as kernel_input takes them), targets Y
+    and sample weights (None: all 1), all of one float dtype: checked once,
+    for every epoch or evaluation that reads them."""
+    return _kernels.Data(*kernel_input(X), Y, sample_weight)
 
 
 def as_kernel_csr(X, dtype):

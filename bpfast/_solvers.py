@@ -9,7 +9,7 @@ import numpy as np
 import scipy.optimize
 
 from . import _kernels
-from ._network import BLOCK_ROWS, _empty, kernel_input, zeroed_arrays
+from ._network import kernel_data, zeroed_arrays
 from ._threads import claim_threads
 from ._warnings import lbfgs_not_converged
 
@@ -80,21 +80,25 @@ class StochasticOptimizer:
         # (see _kernels.tune_step); never changes a result
         self.tune = np.zeros(_kernels.TUNE_SIZE)
 
-    def run_epoch(self, net, X, Y, sample_weight, order, gather, batch_size, alpha,
-                  n_threads, buffers, l1_ratio=0.0, dropout=0.0, seed=0):
-        """One epoch over the rows in `order`; returns the accumulated loss."""
-        meta, work, grads, partial, shadow = buffers
-        sw = _empty(net.dtype) if sample_weight is None else sample_weight
-        if self.solver == "rmsprop":
-            decay, momentum = self.rho, self.momentum
-        else:
-            decay, momentum = self.beta_2, self.momentum
-        return _kernels.train_epoch(
-            *kernel_input(X), Y, sw, order, gather, meta, net.slope,
-            net.params, shadow, grads, work, self.state1, self.state2, self.step, partial,
-            batch_size, self.solver, self.learning_rate, alpha, l1_ratio, momentum,
-            self.nesterov, self.beta_1, decay, self.epsilon, dropout, seed, n_threads,
-            self.tune)
+    def fit_context(self, net, layout, work, grads, shadow, batch_size, alpha,
+                    l1_ratio=0.0, dropout=0.0, seed=0):
+        """The kernels' FitContext of a fit: net's parameters, this
+        optimizer's state and settings, the workspace (of `layout`, for
+        batch_size-row minibatches), the gradient's buffer and the shadow
+        (empty: none; see _kernels.FitContext), the penalty and dropout."""
+        return _kernels.FitContext(
+            layout, net.params, grads, work, self.state1, self.state2, self.step,
+            solver=self.solver, batch_size=batch_size, learning_rate=self.learning_rate,
+            shadow=shadow, tune=self.tune, alpha=alpha, l1_ratio=l1_ratio,
+            momentum=self.momentum, nesterov=self.nesterov, beta_1=self.beta_1,
+            beta_2=self.beta_2, rho=self.rho, epsilon=self.epsilon, dropout=dropout,
+            seed=seed)
+
+    def run_epoch(self, context, data, order, gather, n_threads):
+        """One epoch over the rows of `data` (a _kernels.Data) in `order`, at
+        this optimizer's learning rate; returns the accumulated loss."""
+        context.learning_rate = self.learning_rate
+        return _kernels.train_epoch(context, data, order, gather, n_threads)
 
     def iteration_ends(self, time_step):
         """End-of-epoch schedule: 'invscaling' decays with samples seen."""
@@ -121,7 +125,8 @@ def fit_lbfgs(net, X, Y, sample_weight, alpha, max_iter, max_fun, tol, n_threads
     Returns (n_iter, final loss); net.params holds the solution.
     """
     grads = np.empty(net.n_params, dtype=net.dtype)
-    work_meta = net.workspace(max(1, min(BLOCK_ROWS, X.shape[0])))
+    context = net.loss_context(X.shape[0], alpha, l1_ratio=l1_ratio)
+    data = kernel_data(X, Y, sample_weight)
 
     def fun(x):
         if net.dtype == np.float64:
@@ -130,8 +135,7 @@ def fit_lbfgs(net, X, Y, sample_weight, alpha, max_iter, max_fun, tol, n_threads
             net.params[...] = x
             params = net.params
         with claim_threads(n_threads) as threads:
-            loss = net.loss_gradient(X, Y, sample_weight, alpha, threads, params, grads,
-                                     work_meta, l1_ratio=l1_ratio)
+            loss = net.loss_gradient(context, data, params, grads, threads)
         return loss, grads.astype(np.float64, copy=True)
 
     res = scipy.optimize.minimize(

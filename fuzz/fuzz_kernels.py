@@ -3,7 +3,10 @@
 
     bpfast._kernels.train_epoch, loss_gradient, predict, _gemm
 
-Every call must either succeed with consistent output (equal, to rounding, to
+and the contexts the first three take (Layout, Data, FitContext,
+LossContext), which check what they are given once, when they are built.
+Every call (building the contexts from the arrays, then the entry point)
+must either succeed with consistent output (equal, to rounding, to
 a NumPy reference implementation of the same mathematics) or raise a Python
 exception (ValueError, TypeError, ...); it must never crash, never write
 outside the arrays it was given, and never write into its inputs.
@@ -103,6 +106,40 @@ def call_kernel(fn, kwargs):
             raise HarnessError(f"{name}() takes {p.name!r}, which the fuzz harness does "
                                "not know")
     return fn(*args)
+
+
+# The three network entry points take contexts built from the arrays; the
+# harness describes a call by those arrays and values (the names below), so
+# that each malformation stays what it was, and a malformed case may be
+# refused by a context's constructor or by the entry point itself.
+def predict_call(X, X_data, X_indices, X_indptr, sparse, n_features, meta, slope, params,
+                 work, out, n_threads):
+    layout = K.Layout(meta, slope)
+    rows = K.Data(X, X_data, X_indices, X_indptr, sparse, n_features)
+    return K.predict(layout, rows, params, work, out, n_threads)
+
+
+def loss_gradient_call(X, X_data, X_indices, X_indptr, sparse, n_features, Y,
+                       sample_weight, meta, slope, params, grads, work, alpha, n_threads):
+    layout = K.Layout(meta, slope)
+    data = K.Data(X, X_data, X_indices, X_indptr, sparse, n_features, Y, sample_weight)
+    context = K.LossContext(layout, work, alpha=alpha, **NEUTRAL_PARAMETERS)
+    return K.loss_gradient(context, data, params, grads, n_threads)
+
+
+def train_epoch_call(X, X_data, X_indices, X_indptr, sparse, n_features, Y, sample_weight,
+                     order, gather, meta, slope, params, shadow, grads, work, state1, state2,
+                     step_count, batch_size, solver, learning_rate, alpha, momentum,
+                     nesterov, beta_1, beta_2, epsilon, n_threads):
+    layout = K.Layout(meta, slope)
+    data = K.Data(X, X_data, X_indices, X_indptr, sparse, n_features, Y, sample_weight)
+    # (the reference's rmsprop decays by beta_2)
+    context = K.FitContext(
+        layout, params, grads, work, state1, state2, step_count, solver=solver,
+        batch_size=batch_size, learning_rate=learning_rate, shadow=shadow, alpha=alpha,
+        momentum=momentum, nesterov=nesterov, beta_1=beta_1, beta_2=beta_2, rho=beta_2,
+        epsilon=epsilon, **NEUTRAL_PARAMETERS)
+    return K.train_epoch(context, data, order, gather, n_threads)
 
 
 # --------------------------------------------------------------------------------------
@@ -345,8 +382,8 @@ COMMON_MUTATIONS = [
 KERNEL_MUTATIONS = {
     "predict": ["out_shape", "out_rows"],
     "loss_gradient": ["grads_short", "sw_length", "y_shape", "sw_zero", "alpha_extreme"],
-    "train_epoch": ["grads_short", "state1_short", "state2_short", "partial_short",
-                    "step_empty", "order_oob", "order_nogather_shuffled", "batch_size",
+    "train_epoch": ["grads_short", "state1_short", "state2_short", "step_empty",
+                    "order_oob", "order_nogather_shuffled", "batch_size",
                     "solver_unknown", "sw_length", "y_shape", "act_off0_negative",
                     "sw_zero", "hyper_extreme", "aliasing", "shadow_short",
                     "shadow_aliasing"],
@@ -724,9 +761,6 @@ def build_network_case(r):
     elif mut == "state2_short":
         lengths["state2"] = max(0, net.n_params - 1 - mi(net.n_params))
         expect = "raise" if r["solver"] != "sgd" else "valid"
-    elif mut == "partial_short":
-        lengths["partial"] = 0
-        expect = "raise"
     elif mut == "step_empty":
         lengths["step_count"] = 0
         expect = "raise"
@@ -797,7 +831,7 @@ def build_network_case(r):
             _, P = ref.forward(params, Xd)
             close(out_a, P, dt, scale=float(np.abs(P).max(initial=0)), what="predict out")
 
-        return Case(K.predict, kwargs, _layout_expect(expect, mut, arena, layouts), arena,
+        return Case(predict_call, kwargs, _layout_expect(expect, mut, arena, layouts), arena,
                     check)
 
     alpha = r["alpha"]
@@ -825,7 +859,7 @@ def build_network_case(r):
             close(result, want_loss, dt, scale=abs(want_loss), what="loss")
             close(grads, g, dt, scale=float(np.abs(g).max(initial=0)), what="gradient")
 
-        return Case(K.loss_gradient, kwargs, _layout_expect(expect, mut, arena, layouts),
+        return Case(loss_gradient_call, kwargs, _layout_expect(expect, mut, arena, layouts),
                     arena, check)
 
     # -- train_epoch ------------------------------------------------------------------
@@ -877,7 +911,6 @@ def build_network_case(r):
         s2_vals = np.zeros(0, dtype=dt)   # sgd has no second state
     else:
         s2_vals = np.resize(s2, lengths.get("state2", net.n_params))
-    n_chunks = -(-net.n_coef // CHUNK)
     params_a = arr("params", p_vals, is_input=False)
     grads = arena.array("grads", np.full(lengths.get("grads", net.n_params), np.nan),
                         dtype_override.get("grads", dt), is_input=False, layout=layouts["grads"])
@@ -888,8 +921,6 @@ def build_network_case(r):
     step = arena.array("step_count", np.resize(np.array([t0, 0], dtype=np.intp),
                                                lengths.get("step_count", 2)),
                        np.intp, is_input=False, layout=layouts["step_count"])
-    partial = arena.array("partial", np.full(lengths.get("partial", 2 * n_chunks + 2),
-                                             np.nan), np.float64, is_input=False)
     # the epoch team's second parameter vector: empty (updates in place) or
     # as long as params, its contents never read (NaN here to show it)
     n_shadow = lengths.get("shadow", net.n_params if r["seed"] % 3 else 0)
@@ -905,7 +936,7 @@ def build_network_case(r):
             shadow = params_a
     kwargs = dict(kin, Y=Y_a, sample_weight=sw_a, order=order_a, gather=gather,
                   meta=meta_a, slope=slope, params=params_a, shadow=shadow, grads=grads,
-                  work=work, state1=state1, state2=state2, step_count=step, partial=partial,
+                  work=work, state1=state1, state2=state2, step_count=step,
                   batch_size=bs, solver=solver_arg, learning_rate=lr, alpha=alpha,
                   momentum=momentum, nesterov=r["nesterov"], beta_1=b1, beta_2=b2,
                   epsilon=eps, n_threads=n_threads)
@@ -963,7 +994,7 @@ def build_network_case(r):
             if int(step[0]) != t:
                 raise FuzzFailure(f"adam step {int(step[0])}, expected {t}")
 
-    return Case(K.train_epoch, kwargs, _layout_expect(expect, mut, arena, layouts), arena,
+    return Case(train_epoch_call, kwargs, _layout_expect(expect, mut, arena, layouts), arena,
                 check)
 
 

@@ -59,7 +59,7 @@ def test_new_activations_against_finite_differences(activation, slope, n_out):
     """Also with one output unit, whose delta reaches the last hidden layer
     through an outer product with the derivative fused in (and whose 21-unit
     layer's weight gradient is a matrix-vector product in register blocks)."""
-    from tests.test_gradients import max_relative_error, numeric_gradient
+    from tests.test_gradients import full_loss, max_relative_error, numeric_gradient
 
     rng = np.random.RandomState(1)
     net = Network([4, 6, 21, n_out], activation, "softmax" if n_out > 1 else "logistic",
@@ -70,7 +70,7 @@ def test_new_activations_against_finite_differences(activation, slope, n_out):
          else (rng.rand(11, 1) > 0.5).astype(float))
     grads = np.empty(net.n_params)
     params = net.params.copy()
-    net.loss_gradient(X, Y, None, 0.1, 1, params, grads)
+    full_loss(net, X, Y, None, 0.1, params, grads)
     assert max_relative_error(grads, numeric_gradient(net, X, Y, None, 0.1, params)) < 1e-6
 
 

@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from bpfast._network import Network
+from bpfast._network import Network, kernel_data
 
 HIDDEN_ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
 OUTPUTS = {  # output activation -> (n_outputs, target maker)
@@ -16,6 +16,13 @@ OUTPUTS = {  # output activation -> (n_outputs, target maker)
     "identity": (1, lambda rng, n: rng.randn(n, 1)),
     "exp": (2, lambda rng, n: rng.poisson(1.5, (n, 2)).astype(float)),
 }
+
+
+def full_loss(net, X, Y, sw, alpha, params, grads=None, capacity=None):
+    """The full-batch loss (and gradient into grads) of rows X, Y under params,
+    in a workspace of `capacity` rows (default: the network's choice)."""
+    context = net.loss_context(X.shape[0], alpha, capacity=capacity)
+    return net.loss_gradient(context, kernel_data(X, Y, sw), params, grads)
 
 
 def numeric_gradient(net, X, Y, sw, alpha, params, h=1e-5, points=3):
@@ -33,7 +40,7 @@ def numeric_gradient(net, X, Y, sw, alpha, params, h=1e-5, points=3):
         total = 0.0
         for step, weight in zip(steps, weights):
             params[i] = old + step * h
-            total += weight * net.loss_gradient(X, Y, sw, alpha, 1, params, grads)
+            total += weight * full_loss(net, X, Y, sw, alpha, params, grads)
         params[i] = old
         out[i] = total / scale
     return out
@@ -73,7 +80,7 @@ def test_backprop_matches_finite_differences(activation, output, alpha, weighted
     sw = rng.uniform(0.1, 3.0, X.shape[0]) if weighted else None
     grads = np.empty(net.n_params)
     params = net.params.copy()
-    net.loss_gradient(X, Y, sw, alpha, 1, params, grads)
+    full_loss(net, X, Y, sw, alpha, params, grads)
     if activation == "relu":  # a small step, so that no kink falls inside it
         numeric = numeric_gradient(net, X, Y, sw, alpha, params, h=1e-5, points=3)
     else:
@@ -88,9 +95,8 @@ def test_blocked_accumulation_equals_one_block():
     X = rng.randn(50, 5)
     Y = np.eye(4)[rng.randint(0, 4, 50)]
     g_small, g_big = np.empty(net.n_params), np.empty(net.n_params)
-    l_small = net.loss_gradient(X, Y, None, 0.1, 1, net.params, g_small,
-                                net.workspace(7))
-    l_big = net.loss_gradient(X, Y, None, 0.1, 1, net.params, g_big, net.workspace(50))
+    l_small = full_loss(net, X, Y, None, 0.1, net.params, g_small, capacity=7)
+    l_big = full_loss(net, X, Y, None, 0.1, net.params, g_big, capacity=50)
     assert l_small == pytest.approx(l_big, rel=1e-12)
     np.testing.assert_allclose(g_small, g_big, rtol=1e-12, atol=1e-15)
 
@@ -105,6 +111,6 @@ def test_multi_output_squared_error_convention():
     X, Y = rng.randn(9, 3), rng.randn(9, 3)
     grads = np.empty(net.n_params)
     params = net.params.copy()
-    net.loss_gradient(X, Y, None, 0.0, 1, params, grads)
+    full_loss(net, X, Y, None, 0.0, params, grads)
     numeric = numeric_gradient(net, X, Y, None, 0.0, params)
     assert max_relative_error(grads, 3 * numeric) < 1e-6

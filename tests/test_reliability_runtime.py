@@ -38,7 +38,7 @@ from sklearn.neural_network import MLPRegressor as SkRegressor
 
 import bpfast
 from bpfast import _kernels
-from bpfast._network import Network, kernel_input
+from bpfast._network import Network, kernel_data
 
 sys.path.insert(0, os.path.dirname(__file__))
 # the fuzz harness (for call_kernel), in the repository's fuzz/ folder
@@ -410,30 +410,26 @@ def _long_kernel_call(kind):
     X = rng.randn(n, 200)
     Y = np.zeros((n, 10))
     Y[np.arange(n), rng.randint(0, 10, n)] = 1
-    kin = dict(zip(("X", "X_data", "X_indices", "X_indptr", "sparse", "n_features"),
-                   kernel_input(X)))
+    # the contexts are built here, outside the call: only the kernel is timed
+    data = kernel_data(X, Y)
     if kind == "predict":
-        meta, work = net.workspace(2048)
-        out = np.empty((n, 10))
-        kwargs = dict(kin, meta=meta, slope=0.0, params=net.params, work=work, out=out,
-                      n_threads=1)
+        layout = net.layout(2048)
+        kwargs = dict(net=layout, rows=data, params=net.params,
+                      work=np.empty(layout.work_len), out=np.empty((n, 10)), n_threads=1)
         return lambda: call_kernel(_kernels.predict, kwargs)
     if kind == "loss_gradient":
-        meta, work = net.workspace(2048)
-        kwargs = dict(kin, Y=Y, sample_weight=np.zeros(0), meta=meta, slope=0.0,
-                      params=net.params, grads=np.empty(net.n_params), work=work,
-                      alpha=1e-4, n_threads=1)
+        context = net.loss_context(n, 1e-4, capacity=2048)
+        kwargs = dict(ctx=context, data=data, params=net.params,
+                      grads=np.empty(net.n_params), n_threads=1)
         return lambda: call_kernel(_kernels.loss_gradient, kwargs)
-    meta, work = net.workspace(200, 200)
-    n_chunks = -(-net.n_coef // _kernels.CHUNK_SIZE)
-    kwargs = dict(kin, Y=Y, sample_weight=np.zeros(0), order=rng.permutation(n).astype(np.intp),
-                  gather=True, meta=meta, slope=0.0, params=net.params,
-                  shadow=np.empty(net.n_params), grads=np.empty(net.n_params), work=work,
-                  state1=np.zeros(net.n_params), state2=np.zeros(net.n_params),
-                  step_count=np.zeros(2, dtype=np.intp), partial=np.zeros(2 * n_chunks + 2),
-                  batch_size=200, solver="adam", learning_rate=1e-4, alpha=1e-4,
-                  momentum=0.9, nesterov=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                  n_threads=1)
+    layout = net.layout(200, 200)
+    context = _kernels.FitContext(
+        layout, net.params, np.empty(net.n_params), np.empty(layout.work_len),
+        np.zeros(net.n_params), np.zeros(net.n_params), np.zeros(2, dtype=np.intp),
+        solver="adam", batch_size=200, learning_rate=1e-4, shadow=np.empty(net.n_params),
+        alpha=1e-4)
+    kwargs = dict(ctx=context, data=data, order=rng.permutation(n).astype(np.intp),
+                  gather=True, n_threads=1)
     return lambda: call_kernel(_kernels.train_epoch, kwargs)
 
 
@@ -722,7 +718,7 @@ import numpy as np, scipy.sparse as sp
 warnings.simplefilter("ignore")
 import bpfast
 from bpfast import _kernels
-from bpfast._network import Network, kernel_input
+from bpfast._network import Network, kernel_data
 
 def rss():
     with open("/proc/self/statm") as fh:
@@ -734,7 +730,8 @@ y = (X[:, 0] + X[:, 1] > 0).astype(int)
 yr = X[:, :2].sum(axis=1)
 Xs = sp.csr_matrix(X * (rng.rand(*X.shape) < 0.3))
 net = Network([20, 8, 2], "relu", "softmax", np.float64)
-meta, work = net.workspace(16)
+layout = net.layout(16)
+work = np.empty(layout.work_len)
 X_bad = X.copy(); X_bad[0, 0] = np.nan
 
 def cycle(i):
@@ -753,7 +750,7 @@ def cycle(i):
     except ValueError:
         pass
     try:
-        _kernels.predict(*kernel_input(X), meta, 0.0, net.params, work, np.empty((3, 2)), 1)
+        _kernels.predict(layout, kernel_data(X), net.params, work, np.empty((3, 2)), 1)
     except (ValueError, TypeError):
         pass
 

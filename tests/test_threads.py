@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 import bpfast
 from bpfast import MLPClassifier, MLPRegressor, _cpus, _kernels, _threads
-from bpfast._network import Network, kernel_input
+from bpfast._network import Network, kernel_data
 
 F = _kernels.TUNE_FIELDS
 
@@ -138,23 +138,25 @@ def _epochs(dtype, threads, force, units=(70, 96, 40, 3), n_rows=530, batch=128,
     sw = rng.uniform(0.5, 2.0, n_rows).astype(dtype) if weighted else np.zeros(0, dtype)
     net = Network(list(units), "relu", "softmax", dtype)
     net.params[...] = rng.uniform(-0.1, 0.1, net.n_params)
-    meta, work_len = net.meta(batch, units[0])
+    layout = net.layout(batch, units[0])
     params = net.params.copy()
     grads, s1, s2 = (np.zeros(net.n_params, dtype) for _ in range(3))
-    work = np.full(work_len, np.nan, dtype)
+    work = np.full(layout.work_len, np.nan, dtype)
     shadow_v = np.full(net.n_params if shadow and threads > 1 else 0, np.nan, dtype)
-    step, partial = np.zeros(2, np.intp), np.full(len(net.norm_scratch()), np.nan)
+    step = np.zeros(2, np.intp)
     tune = np.zeros(_kernels.TUNE_SIZE)
     tune[F["force"]] = force
     if start_alone:
         tune[F["mode"]] = 1
+    context = _kernels.FitContext(
+        layout, params, grads, work, s1, s2, step, solver=solver, batch_size=batch,
+        learning_rate=0.01, shadow=shadow_v, tune=tune, alpha=alpha, l1_ratio=l1_ratio,
+        seed=11)
+    data = kernel_data(X, Y, sw)
     losses = []
     for _ in range(epochs):
         order = (rng.permutation(n_rows) if gather else np.arange(n_rows)).astype(np.intp)
-        losses.append(_kernels.train_epoch(
-            *kernel_input(X), Y, sw, order, gather, meta, net.slope, params, shadow_v,
-            grads, work, s1, s2, step, partial, batch, solver, 0.01, alpha, l1_ratio,
-            0.9, True, 0.9, 0.999, 1e-8, 0.0, 11, threads, tune))
+        losses.append(_kernels.train_epoch(context, data, order, gather, threads))
     return params, losses, step.copy(), tune
 
 

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from bpfast import _kernels
-from bpfast._network import Network, as_kernel_csr, kernel_input
+from bpfast._network import Network, as_kernel_csr, kernel_data
 
 
 @contextmanager
@@ -140,19 +140,21 @@ def _team_epochs(dtype, n_rows, shadow_len, threads, alpha=1e-3, l1_ratio=0.0,
     Y = np.eye(3, dtype=dtype)[rng.randint(0, 3, n_rows)]
     net = Network([70, 96, 40, 3], "relu", "softmax", dtype)
     net.params[...] = rng.uniform(-0.2, 0.2, net.n_params)
-    meta, work_len = net.meta(128, 70)
+    layout = net.layout(128, 70)
     params = net.params.copy()
     grads, s1, s2 = (np.zeros(net.n_params, dtype) for _ in range(3))
-    work = np.zeros(work_len, dtype)
+    work = np.zeros(layout.work_len, dtype)
     shadow = np.full(shadow_len, np.nan, dtype)
-    step, partial = np.zeros(2, np.intp), np.full(len(net.norm_scratch()), np.nan)
+    step = np.zeros(2, np.intp)
+    context = _kernels.FitContext(
+        layout, params, grads, work, s1, s2, step, solver=solver, batch_size=128,
+        learning_rate=0.01, shadow=shadow, alpha=alpha, l1_ratio=l1_ratio, dropout=dropout,
+        seed=11)
+    data = kernel_data(Xin, Y)
     losses = []
     for epoch in range(epochs):
         order = rng.permutation(n_rows).astype(np.intp)
-        losses.append(_kernels.train_epoch(
-            *kernel_input(Xin), Y, np.zeros(0, dtype), order, not sparse, meta, net.slope,
-            params, shadow, grads, work, s1, s2, step, partial, 128, solver, 0.01, alpha,
-            l1_ratio, 0.9, True, 0.9, 0.999, 1e-8, dropout, 11, threads))
+        losses.append(_kernels.train_epoch(context, data, order, not sparse, threads))
     return params, losses, step.copy()
 
 
@@ -197,21 +199,22 @@ def _halves_epochs(dtype, threads, local=True, gather=True, weighted=False,
     sw = rng.uniform(0.5, 2.0, n_rows).astype(dtype) if weighted else np.zeros(0, dtype)
     net = Network(list(units), activation, "softmax", dtype)
     net.params[...] = rng.uniform(-0.1, 0.1, net.n_params)
-    meta, work_len = net.meta(128, units[0])
+    layout = net.layout(128, units[0])
     params = net.params.copy()
     grads, s1, s2 = (np.zeros(net.n_params, dtype) for _ in range(3))
-    work = np.full(work_len, np.nan, dtype)
+    work = np.full(layout.work_len, np.nan, dtype)
     shadow = np.full(net.n_params if threads > 1 else 0, np.nan, dtype)
-    step, partial = np.zeros(2, np.intp), np.full(len(net.norm_scratch()), np.nan)
+    step = np.zeros(2, np.intp)
+    context = _kernels.FitContext(
+        layout, params, grads, work, s1, s2, step, solver=solver, batch_size=128,
+        learning_rate=0.01, shadow=shadow, alpha=1e-3, seed=11)
+    data = kernel_data(X, Y, sw)
     losses = []
     saved = _kernels._set_rows_local(local)
     try:
         for epoch in range(epochs):
             order = (rng.permutation(n_rows) if gather else np.arange(n_rows)).astype(np.intp)
-            losses.append(_kernels.train_epoch(
-                *kernel_input(X), Y, sw, order, gather, meta, net.slope, params, shadow,
-                grads, work, s1, s2, step, partial, 128, solver, 0.01, 1e-3, 0.0, 0.9,
-                True, 0.9, 0.999, 1e-8, 0.0, 11, threads))
+            losses.append(_kernels.train_epoch(context, data, order, gather, threads))
     finally:
         _kernels._set_rows_local(saved)
     return params, losses, step.copy()
@@ -338,19 +341,18 @@ def test_train_epoch_rejects_a_bad_shadow():
     X = rng.randn(256, 70)
     Y = np.eye(3)[rng.randint(0, 3, 256)]
     net = Network([70, 96, 40, 3], "relu", "softmax", np.float64)
-    meta, work_len = net.meta(128, 70)
+    layout = net.layout(128, 70)
     n = net.n_params
-    block = np.zeros(5 * n + work_len)
+    block = np.zeros(5 * n + layout.work_len)
     params, grads, s1, s2 = (block[i * n:(i + 1) * n] for i in range(4))
     work = block[4 * n:]
     order = np.arange(256, dtype=np.intp)
 
     def call(shadow):
-        _kernels.train_epoch(
-            *kernel_input(X), Y, np.zeros(0), order, True, meta, net.slope, params,
-            shadow, grads, work, s1, s2, np.zeros(2, np.intp),
-            net.norm_scratch(), 128, "adam", 1e-3, 1e-4,
-            0.0, 0.9, True, 0.9, 0.999, 1e-8, 0.0, 0, 2)
+        context = _kernels.FitContext(
+            layout, params, grads, work, s1, s2, np.zeros(2, np.intp), solver="adam",
+            batch_size=128, learning_rate=1e-3, shadow=shadow, alpha=1e-4)
+        _kernels.train_epoch(context, kernel_data(X, Y), order, True, 2)
 
     call(np.zeros(0))
     call(np.zeros(n))

@@ -3,7 +3,8 @@ its views, meta and the workspace) and the kernels' checks of it."""
 import numpy as np
 import pytest
 
-from bpfast._network import Network
+from bpfast import _kernels
+from bpfast._network import Network, kernel_data
 
 
 def test_flat_views_and_layout():
@@ -22,15 +23,23 @@ def test_kernels_reject_wrong_shapes():
     meta, work = net.workspace(8)
     X, Y = np.zeros((10, 4)), np.zeros((10, 2))
     grads = np.empty(net.n_params)
+    context = _kernels.LossContext(net.layout(8), work)
+
+    def loss(X=X, Y=Y, params=net.params):
+        return _kernels.loss_gradient(context, kernel_data(X, Y), params, grads, 1)
+
+    loss()
     with pytest.raises(ValueError):  # wrong feature count
-        net.loss_gradient(np.zeros((10, 5)), Y, None, 0.0, 1, net.params, grads)
+        loss(X=np.zeros((10, 5)))
     with pytest.raises(ValueError):  # wrong parameter length
-        net.loss_gradient(X, Y, None, 0.0, 1, net.params[:-1], grads)
+        loss(params=net.params[:-1])
     with pytest.raises(ValueError):  # workspace smaller than the layout
-        net.loss_gradient(X, Y, None, 0.0, 1, net.params, grads, (meta, work[:-3]))
+        _kernels.LossContext(net.layout(8), work[:-3])
     with pytest.raises(ValueError):  # Y of the wrong width
-        net.loss_gradient(X, np.zeros((10, 3)), None, 0.0, 1, net.params, grads)
+        loss(Y=np.zeros((10, 3)))
+    with pytest.raises(ValueError):  # Y of the wrong length
+        kernel_data(X, np.zeros((9, 2)))
     bad = meta.copy()
     bad[8 + 3 + 2] = 10**6  # a bias offset outside the parameter vector
     with pytest.raises(ValueError):
-        net.loss_gradient(X, Y, None, 0.0, 1, net.params, grads, (bad, work))
+        _kernels.Layout(bad)

@@ -5,14 +5,14 @@ import pytest
 import scipy.sparse as sp
 
 from bpfast import _kernels
-from bpfast._network import Network, as_kernel_csr, kernel_input
+from bpfast._network import Network, as_kernel_csr, kernel_data
 
 
 def _predict_checked(net, X, threads, capacity):
     """(outputs, finite) of _kernels.predict with check_input, dense or CSR X."""
-    meta, work = net.workspace(capacity)
+    work = np.empty(net.layout(capacity).work_len, dtype=net.dtype)
     out = np.empty((X.shape[0], net.units[-1]), dtype=net.dtype)
-    finite = _kernels.predict(*kernel_input(X), meta, net.slope, net.params, work, out,
+    finite = _kernels.predict(net.layout(capacity), kernel_data(X), net.params, work, out,
                               threads, True)
     return out, finite
 
@@ -52,11 +52,10 @@ def _predict_units(net, X, threads, block, workspaces=None):
     `workspaces` workspaces (default: one a thread) of the largest unit's
     capacity."""
     n_units, unit_rows = _kernels.predict_units(X.shape[0], block)
-    meta, work_len = net.meta(max(1, unit_rows))
-    work = np.full((workspaces or threads) * work_len, np.nan, dtype=net.dtype)
+    layout = net.layout(max(1, unit_rows))
+    work = np.full((workspaces or threads) * layout.work_len, np.nan, dtype=net.dtype)
     out = np.full((X.shape[0], net.units[-1]), np.nan, dtype=net.dtype)
-    _kernels.predict(*kernel_input(X), meta, net.slope, net.params, work, out, threads,
-                     False, block)
+    _kernels.predict(layout, kernel_data(X), net.params, work, out, threads, False, block)
     return out
 
 
@@ -125,12 +124,12 @@ def test_predict_units_and_their_checks():
             _kernels.predict_units(10, 0)
         net = Network([5, 4, 2], "relu", "identity", np.float64)
         X = np.zeros((300, 5))
-        meta, work = net.workspace(16)
+        work = np.empty(net.layout(16).work_len)
         with pytest.raises(ValueError, match="largest row unit"):
-            _kernels.predict(*kernel_input(X), meta, 0.0, net.params, work,
+            _kernels.predict(net.layout(16), kernel_data(X), net.params, work,
                              np.empty((300, 2)), 1, False, 256)
         with pytest.raises(ValueError, match="block_rows"):
-            _kernels.predict(*kernel_input(X), meta, 0.0, net.params, work,
+            _kernels.predict(net.layout(16), kernel_data(X), net.params, work,
                              np.empty((300, 2)), 1, False, -1)
     finally:
         _kernels.set_tile_budget(saved)
