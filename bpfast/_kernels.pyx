@@ -979,17 +979,6 @@ cdef int check_product(bint trans_a, bint trans_b, Py_ssize_t a0, Py_ssize_t a1,
     return 0
 
 
-def _gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
-          const floating[:, ::1] B, double beta, floating[:, ::1] C):
-    """Python-callable twin of the row-major GEMM wrapper (for tests)."""
-    cdef int m = C.shape[0], n = C.shape[1]
-    cdef int k = A.shape[0] if trans_a else A.shape[1]
-    check_product(trans_a, trans_b, A.shape[0], A.shape[1], B.shape[0], B.shape[1], m, n)
-    with nogil:
-        gemm(trans_a, trans_b, m, n, k, <floating>alpha, &A[0, 0], A.shape[1],
-             &B[0, 0], B.shape[1], <floating>beta, &C[0, 0], n)
-
-
 # Tiled GEMM: the products of training and prediction are cut into a grid of
 # output tiles that depends on the shapes and on the tile budget only, never
 # on the thread count. Each tile is one single-threaded BLAS call over the
@@ -1239,19 +1228,6 @@ cdef int pgemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_
             bad += gemm_tile(trans_a, trans_b, m, n, k, A, lda, B, ldb, beta, C, ldc,
                              tm, tn, t, epi, vec, act_a, act, slope)
     return bad
-
-
-def _pgemm(bint trans_a, bint trans_b, const floating[:, ::1] A,
-           const floating[:, ::1] B, double beta, floating[:, ::1] C, int n_threads):
-    """Python-callable tiled GEMM (tests and benchmarks)."""
-    cdef Py_ssize_t m = C.shape[0], n = C.shape[1]
-    cdef Py_ssize_t k = A.shape[0] if trans_a else A.shape[1]
-    check_product(trans_a, trans_b, A.shape[0], A.shape[1], B.shape[0], B.shape[1], m, n)
-    n_threads = clamp_threads(n_threads)
-    with nogil:
-        pgemm(trans_a, trans_b, m, n, k, &A[0, 0], A.shape[1], &B[0, 0], B.shape[1],
-              <floating>beta, &C[0, 0], n, EPI_NONE, <const floating*>NULL,
-              <const floating*>NULL, 0, <floating>0, n_threads)
 
 
 # --------------------------------------------------------------------------
@@ -1683,16 +1659,6 @@ cdef void forward_block(const Net* net, const floating* params, floating* work,
 cdef bint ROWS_LOCAL = True   # off only to test the two paths against each other
 
 
-def _set_rows_local(bint on):
-    """Allow (default) or forbid row_block_pass and the epoch team
-    (epoch_team), which both need rows_local; returns the previous setting.
-    For tests: the paths must give the same bits."""
-    global ROWS_LOCAL
-    previous = ROWS_LOCAL
-    ROWS_LOCAL = on
-    return previous
-
-
 cdef bint rows_local(const Net* net, Py_ssize_t m) noexcept nogil:
     """Whether every row-wise product of an m-row block (forward and BP2)
     is cut into the row_tiles(m) row blocks and nothing else: then block t
@@ -1957,21 +1923,6 @@ cdef inline void adam_chunk(floating* W, const floating* G, floating* M, floatin
             M[p] = m
             V[p] = v
             W[p] = W[p] + (-lr * m / (f_sqrt(v) + eps))
-
-
-def _adam_update(floating[::1] W, const floating[::1] G, floating[::1] M,
-                 floating[::1] V, double lr, double beta_1, double beta_2,
-                 double epsilon, double l2, double l1):
-    """Python-callable twin of one Adam update of a whole vector (tests)."""
-    cdef Py_ssize_t n = W.shape[0]
-    if G.shape[0] != n or M.shape[0] != n or V.shape[0] != n:
-        raise ValueError("W, G, M and V must have the same length")
-    if n == 0:
-        return
-    with nogil:
-        adam_chunk(&W[0], &G[0], &M[0], &V[0], 0, n, <floating>lr, <floating>beta_1,
-                   <floating>(1 - beta_1), <floating>beta_2, <floating>(1 - beta_2),
-                   <floating>epsilon, <floating>l2, <floating>l1)
 
 
 cdef inline void rmsprop_chunk(floating* W, const floating* G, floating* S, floating* B,
@@ -2293,14 +2244,6 @@ cdef int tune_step(double* tune, double seconds, Py_ssize_t rows, double waited,
     return 1 if <int>tune[TUNE_MODE] == 1 else team
 
 
-def _tune_step(double[::1] tune, double seconds, Py_ssize_t rows, double waited,
-               int team):
-    """For tests: tune_step over tune (TUNE_SIZE values)."""
-    if tune.shape[0] < TUNE_LEN:
-        raise ValueError("tune must hold %d values" % TUNE_LEN)
-    return tune_step(&tune[0], seconds, rows, waited, team)
-
-
 cdef inline int grad_row_tiles(Py_ssize_t n_in, Py_ssize_t n_out,
                                Py_ssize_t m) noexcept nogil:
     """Tiles of the rows of an n_in x n_out weight gradient over m batch
@@ -2402,22 +2345,6 @@ cdef int net_of_meta(const Py_ssize_t[::1] meta, Net* net) except -1:
     return 0
 
 
-def _epoch_team(const Py_ssize_t[::1] meta, Py_ssize_t batch_size):
-    """For tests: whether train_epoch, given more than one thread, runs an
-    epoch of batch_size-row minibatches (dense, no dropout) in epoch_team."""
-    cdef Net net
-    net_of_meta(meta, &net)
-    return batch_size >= 1 and runs_in_team(&net, batch_size, False, False)
-
-
-def _input_halves(const Py_ssize_t[::1] meta, Py_ssize_t m):
-    """For tests: whether epoch_team makes layer 0's product of an m-row
-    minibatch in two halves of its inputs (see input_halves)."""
-    cdef Net net
-    net_of_meta(meta, &net)
-    return m >= 1 and input_halves(&net, m)
-
-
 def epoch_threads(const Py_ssize_t[::1] meta, Py_ssize_t batch_size, int n_threads,
                   bint sparse, bint dropout):
     """The most threads train_epoch can use for batch_size-row minibatches
@@ -2429,21 +2356,6 @@ def epoch_threads(const Py_ssize_t[::1] meta, Py_ssize_t batch_size, int n_threa
     if batch_size >= 1 and runs_in_team(&net, batch_size, sparse, dropout):
         return team_threads(&net, batch_size, n_threads)
     return n_threads
-
-
-def _shared_update(const Py_ssize_t[::1] meta, Py_ssize_t batch_size, int n_threads,
-                   bint sparse, bint dropout):
-    """Whether train_epoch (batch_size-row minibatches, n_threads threads,
-    sparse input or not, dropout or not) shares each update among threads,
-    in the epoch team or in chunks: where it does, it takes a shadow."""
-    cdef Net net
-    net_of_meta(meta, &net)
-    n_threads = clamp_threads(n_threads)
-    if n_threads <= 1 or batch_size < 1:
-        return False
-    if runs_in_team(&net, batch_size, sparse, dropout):
-        return team_threads(&net, batch_size, n_threads) > 1
-    return update_threads(&net, batch_size, n_threads) > 1
 
 
 cdef void sum_halves(floating* Z, const floating* P, const floating* b, Py_ssize_t r0,
@@ -3428,22 +3340,6 @@ cdef double full_batch_loss(LossContext ctx, Data data, const floating[::1] para
     return loss / sw_sum + penalty_value(&pen, norms) / sw_sum
 
 
-def _log(floating[::1] x):
-    """The kernels' log, in place over x (tests)."""
-    cdef Py_ssize_t i
-    with nogil:
-        for i in range(x.shape[0]):
-            x[i] = f_log_fast(x[i])
-
-
-def _exp(floating[::1] x):
-    """The kernels' exp applied in place (for tests)."""
-    cdef Py_ssize_t i
-    with nogil:
-        for i in range(x.shape[0]):
-            x[i] = f_exp(x[i])
-
-
 cdef inline uint64_t bits_of(uint64_t top) noexcept nogil:
     """The smallest 2^k - 1 that is at least top."""
     cdef uint64_t mask = top
@@ -3980,3 +3876,9 @@ cdef bint predict_rows(Layout layout, Data rows, const floating[::1] params,
                 bad += predict_unit(net, &params[0], &work[0], X0, n_features, xsp,
                                     n_rows, block_rows, &out[0, 0], u, check_input)
     return bad == 0
+
+
+# --------------------------------------------------------------------------
+# Test hooks (bpfast/_kernels_testing.pxi: compiled with the code they test)
+# --------------------------------------------------------------------------
+include "_kernels_testing.pxi"
