@@ -1,5 +1,16 @@
 """Build of bpfast's compiled core (bpfast/_kernels.pyx).
 
+Sources:       bpfast/_kernels.pyx (Cython) and the C it calls, in headers
+               under bpfast/src/ (bp_compat.h: what differs between GCC,
+               clang and MSVC, and between Linux, macOS and Windows; then
+               one header per concern), declared for Cython once in
+               bpfast/_native.pxd. The headers are `depends` of the
+               extension: editing one rebuilds it.
+Compilers:     GCC (the default on Linux) and clang (CC=clang: setuptools
+               links with $CC as well, so -fopenmp brings clang's libomp;
+               Debian/Ubuntu: apt-get install clang libomp-dev) are built and
+               tested (.ci/clang-tests.sh); MSVC has its branches in
+               bp_compat.h but is neither built nor tested here.
 Release build: -O3 with OpenMP, bounds checks off. A build from source on
                Linux also targets the building machine's vector units
                (-march=native: AVX2 / AVX-512 for the fused elementwise and
@@ -16,6 +27,7 @@ it applies bpfast.patch_sklearn() in Python processes started with
 BPFAST_PATCH_SKLEARN set (see bpfast/_patch.py, bpfast/_startup.py) and does
 nothing in any other.
 """
+import glob
 import os
 import platform
 import sys
@@ -30,7 +42,10 @@ PORTABLE = os.environ.get("BPFAST_PORTABLE", "0").strip() not in ("", "0")
 
 if sys.platform == "win32":
     openmp_compile, openmp_link = ["/openmp"], []
-    optimise = ["/Od", "/Zi"] if DEBUG else ["/O2", "/fp:fast"]
+    # /fp:precise, not /fp:fast: the kernels' sums are in a fixed order and
+    # bp_exp's rounding trick ((x + 1.5 * 2^52) - 1.5 * 2^52) must not be
+    # simplified away (GCC and clang build without -ffast-math likewise)
+    optimise = ["/Od", "/Zi"] if DEBUG else ["/O2", "/fp:precise"]
 elif sys.platform == "darwin":
     openmp_compile, openmp_link = ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
     optimise = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
@@ -44,11 +59,16 @@ macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
 if DEBUG:
     macros.append(("BPFAST_DEBUG", "1"))
 
+# bpfast's C: the headers and their declarations for Cython
+C_HEADERS = sorted(glob.glob(os.path.join("bpfast", "src", "*.h")))
+C_DECLARATIONS = [os.path.join("bpfast", "_native.pxd")]
+
 extensions = [
     Extension(
         "bpfast._kernels",
         ["bpfast/_kernels.pyx"],
-        include_dirs=[np.get_include()],
+        include_dirs=[np.get_include(), os.path.join("bpfast", "src")],
+        depends=C_HEADERS + C_DECLARATIONS,
         define_macros=macros,
         extra_compile_args=openmp_compile + optimise,
         extra_link_args=openmp_link,
