@@ -65,14 +65,18 @@ C_DECLARATIONS = [os.path.join("bpfast", "_native.pxd")]
 
 extensions = [
     Extension(
-        "bpfast._kernels",
-        ["bpfast/_kernels.pyx"],
+        f"bpfast.{name}",
+        [f"bpfast/{name}.pyx"],
         include_dirs=[np.get_include(), os.path.join("bpfast", "src")],
         depends=C_HEADERS + C_DECLARATIONS,
         define_macros=macros,
         extra_compile_args=openmp_compile + optimise,
         extra_link_args=openmp_link,
     )
+    # the kernels' compiled unit (the hot path: one module, so that its
+    # per-row functions inline), then what Python calls once per epoch or
+    # fit: the random streams and the training buffers' memory
+    for name in ("_kernels", "_random", "_memory")
 ]
 
 directives = {

@@ -44,7 +44,7 @@ if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
     cp -a "$repo/." "$tmp/"
 fi
-rm -rf "$tmp/build" "$tmp"/bpfast/*.so "$tmp/bpfast/_kernels.c"
+rm -rf "$tmp/build" "$tmp"/bpfast/*.so "$tmp"/bpfast/*.c
 
 # 2. the release build by clang, in place in the copy (setuptools links with
 #    $CC too, so -fopenmp links clang's libomp)

@@ -23,7 +23,7 @@ if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
     cp -a "$repo/." "$tmp/"
 fi
-rm -rf "$tmp/build" "$tmp"/bpfast/*.so "$tmp/bpfast/_kernels.c"
+rm -rf "$tmp/build" "$tmp"/bpfast/*.so "$tmp"/bpfast/*.c
 
 # 2. the debug build, in place in the copy
 "$PY" -c "import Cython, setuptools" 2>/dev/null \

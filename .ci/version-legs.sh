@@ -89,7 +89,7 @@ run_leg() {
     # a copy of the sources, tracked and untracked-but-not-ignored files
     (cd "$repo" && git ls-files -z --cached --others --exclude-standard \
         | tar --null --ignore-failed-read -T - -cf -) | tar -xf - -C "$dir/src"
-    rm -rf "$dir/src/build" "$dir/src"/bpfast/*.so "$dir/src/bpfast/_kernels.c"
+    rm -rf "$dir/src/build" "$dir/src"/bpfast/*.so "$dir/src"/bpfast/*.c
     printf '%s\n' "${pins[@]}" > "$dir/pins.txt"
     echo "== leg $leg: Python $py_version ($py), pins: ${pins[*]:-none (newest)}"
 

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from . import _kernels
+from . import _kernels, _memory
 
 # Rows per block for prediction and full-batch (L-BFGS) passes: memory is
 # bounded by this many rows times the widest layer, whatever n_samples is.
@@ -250,8 +250,8 @@ def zeroed_arrays(dtype, lengths):
         total += -(-int(n) // per_line) * per_line
     nbytes = total * dtype.itemsize
     block = None
-    if nbytes >= _kernels.HUGE_PAGE // 2 and _numpy_allows_huge_pages():
-        mapped = _kernels.HugePageBlock(nbytes)
+    if nbytes >= _memory.HUGE_PAGE // 2 and _numpy_allows_huge_pages():
+        mapped = _memory.HugePageBlock(nbytes)
         if mapped.size:
             block = np.frombuffer(mapped, dtype=np.uint8)
     if block is None:

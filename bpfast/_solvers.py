@@ -8,7 +8,7 @@ flat state vectors, the learning-rate schedule and the stopping rule.
 import numpy as np
 import scipy.optimize
 
-from . import _kernels
+from . import _kernels, _random
 from ._network import kernel_data, zeroed_arrays
 from ._threads import claim_threads
 from ._warnings import lbfgs_not_converged
@@ -26,7 +26,7 @@ def shuffle_order(random_state, idx):
     method."""
     bit_generator = getattr(random_state, "_bit_generator", None)
     if hasattr(bit_generator, "capsule") and hasattr(bit_generator, "lock"):
-        _kernels.shuffle(bit_generator, idx)
+        _random.shuffle(bit_generator, idx)
     else:
         perm = np.arange(idx.shape[0])
         random_state.shuffle(perm)
@@ -37,12 +37,12 @@ def draw_uniform(random_state, low, high, out):
     """out[...] = random_state.uniform(low, high, out.shape), drawn straight
     into out (C-contiguous) by the kernels where the values and the
     generator's state afterwards are certain to be RandomState's own (a
-    plain RandomState over numpy's MT19937: see _kernels.uniform_fill); by
+    plain RandomState over numpy's MT19937: see _random.uniform_fill); by
     RandomState.uniform otherwise. (784-256-128-10's initial weights: no
     1.6 MB temporary, and 0.29 against 1.3 ms for the seeding and the draws.)"""
     bit_generator = getattr(random_state, "_bit_generator", None)
     if (type(random_state) is np.random.RandomState and out.flags.c_contiguous
-            and _kernels.uniform_fill(bit_generator, float(low), float(high),
+            and _random.uniform_fill(bit_generator, float(low), float(high),
                                       out.reshape(-1))):
         return
     out[...] = random_state.uniform(low, high, out.shape)

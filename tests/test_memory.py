@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from bpfast import _kernels
+from bpfast import _memory
 from bpfast._network import zeroed_arrays
 
 
@@ -35,15 +35,15 @@ def test_huge_page_block_sizes_zero_and_release():
     import gc
     import tracemalloc
 
-    huge = _kernels.HUGE_PAGE
-    assert _kernels.HugePageBlock(huge // 2 - 1).size == 0
+    huge = _memory.HUGE_PAGE
+    assert _memory.HugePageBlock(huge // 2 - 1).size == 0
     if not sys.platform.startswith("linux"):
-        assert _kernels.HugePageBlock(3 * huge).size == 0
+        assert _memory.HugePageBlock(3 * huge).size == 0
         return
     for nbytes, size, advised in [(huge // 2, huge, huge), (huge, huge, huge),
                                   (huge + 5000, huge + 8192, huge),
                                   (3 * huge - 1, 3 * huge, 3 * huge)]:
-        block = _kernels.HugePageBlock(nbytes)
+        block = _memory.HugePageBlock(nbytes)
         assert (block.size, block.huge) == (size, advised)
         arr = np.frombuffer(block, dtype=np.uint8)
         assert arr.size == size and arr.flags.writeable and arr.ctypes.data % huge == 0
@@ -53,7 +53,7 @@ def test_huge_page_block_sizes_zero_and_release():
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        arr = np.frombuffer(_kernels.HugePageBlock(3 * huge), dtype=np.float64)
+        arr = np.frombuffer(_memory.HugePageBlock(3 * huge), dtype=np.float64)
         assert tracemalloc.get_traced_memory()[0] - before >= 3 * huge
         view = arr[10:20]
         del arr
@@ -75,51 +75,51 @@ def test_huge_page_block_reuses_freed_mappings():
     import gc
     import tracemalloc
 
-    huge = _kernels.HUGE_PAGE
-    _kernels.release_block_cache()
-    assert _kernels.block_cache() == (0, 0)
-    block = _kernels.HugePageBlock(3 * huge)
+    huge = _memory.HUGE_PAGE
+    _memory.release_block_cache()
+    assert _memory.block_cache() == (0, 0)
+    block = _memory.HugePageBlock(3 * huge)
     arr = np.frombuffer(block, dtype=np.uint8)
     assert not block.reused
     arr[...] = 0xFF
     address = arr.ctypes.data
     del block, arr
     gc.collect()
-    assert _kernels.block_cache() == (1, 3 * huge)
+    assert _memory.block_cache() == (1, 3 * huge)
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        block = _kernels.HugePageBlock(3 * huge - 100)     # the same mapping's size
+        block = _memory.HugePageBlock(3 * huge - 100)     # the same mapping's size
         arr = np.frombuffer(block, dtype=np.uint8)
         assert block.reused and arr.ctypes.data == address and block.size == 3 * huge
         assert not arr.any()
         assert tracemalloc.get_traced_memory()[0] - before >= 3 * huge
-        assert _kernels.block_cache() == (0, 0)
-        other = _kernels.HugePageBlock(2 * huge)            # none of its size kept
+        assert _memory.block_cache() == (0, 0)
+        other = _memory.HugePageBlock(2 * huge)            # none of its size kept
         assert not other.reused and other.size == 2 * huge
         del block, arr, other
         gc.collect()
         assert tracemalloc.get_traced_memory()[0] - before < 4096
     finally:
         tracemalloc.stop()
-    assert _kernels.block_cache() == (2, 5 * huge)
+    assert _memory.block_cache() == (2, 5 * huge)
     # at most four kept, the oldest dropped first
-    blocks = [_kernels.HugePageBlock(k * huge) for k in range(4, 10)]
+    blocks = [_memory.HugePageBlock(k * huge) for k in range(4, 10)]
     while blocks:
         blocks.pop(0)             # freed in order: 4, 5, ..., 9 huge pages
     gc.collect()
-    assert _kernels.block_cache() == (4, (6 + 7 + 8 + 9) * huge)
-    assert not _kernels.HugePageBlock(4 * huge).reused   # kept when freed, 6 dropped
-    assert _kernels.HugePageBlock(9 * huge).reused
+    assert _memory.block_cache() == (4, (6 + 7 + 8 + 9) * huge)
+    assert not _memory.HugePageBlock(4 * huge).reused   # kept when freed, 6 dropped
+    assert _memory.HugePageBlock(9 * huge).reused
     # at most 64 MiB kept: a bigger block is unmapped when freed, and one
     # that would pass the bound drops older ones first
-    assert _kernels.release_block_cache() == (7 + 8 + 9 + 4) * huge
-    _kernels.HugePageBlock(33 * huge)
+    assert _memory.release_block_cache() == (7 + 8 + 9 + 4) * huge
+    _memory.HugePageBlock(33 * huge)
     gc.collect()
-    assert _kernels.block_cache() == (0, 0)
+    assert _memory.block_cache() == (0, 0)
     for k in (20, 16):
-        _kernels.HugePageBlock(k * huge)
+        _memory.HugePageBlock(k * huge)
     gc.collect()
-    assert _kernels.block_cache() == (1, 16 * huge)
-    assert _kernels.release_block_cache() == 16 * huge
-    assert _kernels.block_cache() == (0, 0)
+    assert _memory.block_cache() == (1, 16 * huge)
+    assert _memory.release_block_cache() == 16 * huge
+    assert _memory.block_cache() == (0, 0)

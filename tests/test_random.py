@@ -4,7 +4,7 @@ Python layer falls back to RandomState where they cannot."""
 import numpy as np
 import pytest
 
-from bpfast import _kernels
+from bpfast import _random
 
 
 @pytest.mark.parametrize("seed", [0, 1, 42, 2**31 - 1])
@@ -19,13 +19,13 @@ def test_shuffle_reproduces_randomstate_shuffle(seed, n, bit_generator):
             return np.random.RandomState(seed)
         return np.random.RandomState(np.random.PCG64(seed))
     if bit_generator == "MT19937":
-        assert _kernels.mt_layout_matches()   # else the inline path is never taken
+        assert _random.mt_layout_matches()   # else the inline path is never taken
     ours, theirs = make(), make()
     for _ in range(2):
         idx = np.arange(n, dtype=np.intp)[::-1].copy()
         expected = idx.copy()
         theirs.shuffle(expected)
-        _kernels.shuffle(ours._bit_generator, idx)
+        _random.shuffle(ours._bit_generator, idx)
         np.testing.assert_array_equal(idx, expected)
     assert ours.randint(2**31) == theirs.randint(2**31)
     assert ours.random_sample() == theirs.random_sample()
@@ -42,14 +42,14 @@ def test_uniform_fill_reproduces_randomstate_uniform(dtype, low, high, odd):
     where RandomState leaves it. With `odd`, single 32-bit draws come first
     and leave the generator at an odd word, so one value in each refill
     takes its two words from either side of it."""
-    assert _kernels.uniform_rounding() in (0, 1)   # else nothing is drawn inline
+    assert _random.uniform_rounding() in (0, 1)   # else nothing is drawn inline
     ours, theirs = np.random.RandomState(7), np.random.RandomState(7)
     while odd and ours.get_state()[2] % 2 == 0:
         assert ours.randint(2**31) == theirs.randint(2**31)
     for n in (0, 1, 311, 312, 313, 5000, 200_704):
         want = theirs.uniform(low, high, n).astype(dtype)
         got = np.full(n, np.nan, dtype=dtype)
-        assert _kernels.uniform_fill(ours._bit_generator, low, high, got)
+        assert _random.uniform_fill(ours._bit_generator, low, high, got)
         assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
     assert ours.randint(2**31) == theirs.randint(2**31)
     assert ours.random_sample() == theirs.random_sample()
@@ -69,8 +69,8 @@ def test_draw_uniform_falls_back_to_randomstate():
             return super().uniform(*args, **kwargs)
 
     out = np.empty((3, 4))
-    assert not _kernels.uniform_fill(np.random.PCG64(0), 0.0, 1.0, out.reshape(-1))
-    assert not _kernels.uniform_fill(np.random.RandomState(0)._bit_generator, 0.0,
+    assert not _random.uniform_fill(np.random.PCG64(0), 0.0, 1.0, out.reshape(-1))
+    assert not _random.uniform_fill(np.random.RandomState(0)._bit_generator, 0.0,
                                      np.inf, out.reshape(-1))
     for make in (lambda: np.random.RandomState(np.random.PCG64(3)), lambda: Counting(3),
                  lambda: np.random.RandomState(3)):
@@ -108,4 +108,4 @@ def test_shuffle_rejects_what_is_not_a_bit_generator():
         lock = None
 
     with pytest.raises(ValueError):
-        _kernels.shuffle(Fake(), np.arange(3, dtype=np.intp))
+        _random.shuffle(Fake(), np.arange(3, dtype=np.intp))
