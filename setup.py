@@ -1,25 +1,51 @@
-"""Build of bpfast's compiled core (bpfast/_kernels.pyx).
+"""Build of bpfast's compiled core (bpfast/_kernels.pyx) and its companions.
 
-Sources:       bpfast/_kernels.pyx (Cython) and the C it calls, in headers
-               under bpfast/src/ (bp_compat.h: what differs between GCC,
-               clang and MSVC, and between Linux, macOS and Windows; then
+Sources:       bpfast/_kernels.pyx (Cython), bpfast/_random.pyx,
+               bpfast/_memory.pyx, bpfast/_cpu.pyx, and the C they call, in
+               headers under bpfast/src/ (bp_compat.h: what differs between
+               GCC, clang and MSVC, and between Linux, macOS and Windows; then
                one header per concern), declared for Cython once in
                bpfast/_native.pxd. The headers are `depends` of the
-               extension: editing one rebuilds it.
+               extensions: editing one rebuilds them.
 Compilers:     GCC (the default on Linux) and clang (CC=clang: setuptools
                links with $CC as well, so -fopenmp brings clang's libomp;
                Debian/Ubuntu: apt-get install clang libomp-dev) are built and
                tested (.ci/clang-tests.sh); MSVC has its branches in
                bp_compat.h but is neither built nor tested here.
-Release build: -O3 with OpenMP, bounds checks off. A build from source on
-               Linux also targets the building machine's vector units
-               (-march=native: AVX2 / AVX-512 for the fused elementwise and
-               optimizer loops; the GEMMs are BLAS's either way).
-Portable:      BPFAST_PORTABLE=1 leaves -march out (wheels for other
-               machines are built so).
+Runtime CPU dispatch: Cython runs once on bpfast/_kernels.pyx (the module
+               bpfast._kernels), and its C is compiled once per
+               instruction-set level into modules of their own:
+
+    bpfast._kernels_baseline   -march=x86-64     (SSE2: every x86-64 CPU)
+    bpfast._kernels_v3         -march=x86-64-v3  (AVX2, FMA, BMI1/2, ...)
+    bpfast._kernels_v4         -march=x86-64-v4  (AVX-512 F/BW/CD/DQ/VL)
+
+               (MSVC: none, /arch:AVX2, /arch:AVX512.) Elsewhere (aarch64, a
+               universal2 macOS build) only the baseline is built, with no
+               -march. At import, bpfast/_kernels.py loads the best level the
+               CPU and OS support, which bpfast/_cpu.pyx (bpfast/src/bp_cpu.h:
+               CPUID, XGETBV) tells; BPFAST_CPU=baseline|v3|v4 forces one
+               (bpfast/_dispatch.py). The other modules (the probe, the
+               random streams, the buffers' memory: called once per epoch or
+               fit) are built once, for the baseline. A wheel or a source
+               build is thus the same build on every machine, and none of it
+               runs code the CPU lacks. The levels compile in parallel
+               (build_ext's parallel option, on as many workers as there are
+               CPUs, up to the modules).
+Release build: -O3 with OpenMP, bounds checks off.
 Debug build:   BPFAST_DEBUG=1 pip install ...  -> -O0 -g, Cython bounds and
                initialisation checks on (the kernels' layout and index checks
-               run in every build).
+               run in every build); the baseline level only, unless
+               BPFAST_LEVELS says otherwise.
+Levels:        BPFAST_LEVELS=baseline,v3 builds only those (x86-64; the
+               baseline is always built: it is the fallback of every CPU).
+Native:        BPFAST_NATIVE=1 builds one module, bpfast._kernels_native,
+               and the others, with -march=native (-mcpu=native on arm64
+               macOS; the probe stays baseline): for the building machine
+               only; it may die of SIGILL on another CPU.
+
+(BPFAST_PORTABLE, which left -march=native out of wheels, is no longer
+needed: every build but BPFAST_NATIVE=1 is portable. It is ignored.)
 
 Every install (wheel or `pip install -e .`) also puts bpfast's startup hook,
 bpfast-sklearn-patch.pth and _bpfast_startup.py, at the top of site-packages:
@@ -28,56 +54,121 @@ BPFAST_PATCH_SKLEARN set (see bpfast/_patch.py, bpfast/_startup.py) and does
 nothing in any other.
 """
 import glob
+import importlib.machinery
 import os
-import platform
+import re
 import sys
+import sysconfig
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
-DEBUG = os.environ.get("BPFAST_DEBUG", "0").strip() not in ("", "0")
-PORTABLE = os.environ.get("BPFAST_PORTABLE", "0").strip() not in ("", "0")
+HERE = os.path.dirname(os.path.abspath(__file__))
 
-if sys.platform == "win32":
+
+def _flag(name):
+    return os.environ.get(name, "0").strip() not in ("", "0")
+
+
+DEBUG = _flag("BPFAST_DEBUG")
+NATIVE = _flag("BPFAST_NATIVE")
+MSVC = sys.platform == "win32"
+X86_LEVELS = ("baseline", "v3", "v4")   # low to high, as bpfast/_dispatch.py
+
+
+def target_machine():
+    """The architecture the extensions are compiled for: x86_64, aarch64,
+    arm64, universal (several at once, macOS), ... sysconfig's platform
+    follows cross-compilation settings (_PYTHON_HOST_PLATFORM, as
+    cibuildwheel sets), ARCHFLAGS the architectures of a macOS build."""
+    if sys.platform == "darwin":
+        arches = re.findall(r"-arch\s+(\S+)", os.environ.get("ARCHFLAGS", ""))
+        if len(set(arches)) > 1:
+            return "universal"
+        if arches:
+            return arches[0]
+    machine = sysconfig.get_platform().rsplit("-", 1)[-1].lower()
+    if machine == "universal2" and sys.platform == "darwin":
+        # a universal2 Python builds for both unless ARCHFLAGS narrows it
+        return "universal"
+    return {"amd64": "x86_64", "x64": "x86_64"}.get(machine, machine)
+
+
+MACHINE = target_machine()
+X86 = MACHINE == "x86_64"
+
+if sys.platform == "darwin" and MACHINE == "arm64":
+    native_flags = ["-mcpu=native"]
+else:
+    native_flags = ["-march=native"]
+if MSVC:
+    ARCH = {"baseline": [], "v3": ["/arch:AVX2"], "v4": ["/arch:AVX512"], "native": None}
+elif X86:
+    # -mtune=generic is what the level names imply: spelled out, it says the
+    # code is tuned for no CPU in particular
+    ARCH = {"baseline": ["-march=x86-64", "-mtune=generic"],
+            "v3": ["-march=x86-64-v3", "-mtune=generic"],
+            "v4": ["-march=x86-64-v4", "-mtune=generic"],
+            "native": native_flags}
+else:
+    ARCH = {"baseline": [], "native": native_flags}
+
+
+def kernel_levels():
+    """The builds of the kernels this build makes."""
+    if NATIVE:
+        if ARCH["native"] is None:
+            raise SystemExit("BPFAST_NATIVE=1: this compiler has no -march=native")
+        return ("native",)
+    if not X86:
+        return ("baseline",)
+    wanted = os.environ.get("BPFAST_LEVELS", "").replace(",", " ").split()
+    if not wanted:
+        return ("baseline",) if DEBUG else X86_LEVELS
+    unknown = sorted(set(wanted) - set(X86_LEVELS))
+    if unknown:
+        raise SystemExit(f"BPFAST_LEVELS: unknown level(s) {unknown}; "
+                         f"levels: {', '.join(X86_LEVELS)}")
+    # the baseline always: it is what a CPU without the others runs
+    return tuple(lv for lv in X86_LEVELS if lv in wanted or lv == "baseline")
+
+
+LEVELS = kernel_levels()
+if _flag("BPFAST_PORTABLE"):
+    print("note: BPFAST_PORTABLE is no longer needed and is ignored: every build "
+          "carries the kernels for several CPU levels and picks one at import "
+          f"(building {', '.join(LEVELS)})", file=sys.stderr)
+
+if MSVC:
     openmp_compile, openmp_link = ["/openmp"], []
     # /fp:precise, not /fp:fast: the kernels' sums are in a fixed order and
     # bp_exp's rounding trick ((x + 1.5 * 2^52) - 1.5 * 2^52) must not be
     # simplified away (GCC and clang build without -ffast-math likewise)
     optimise = ["/Od", "/Zi"] if DEBUG else ["/O2", "/fp:precise"]
+    warnings_off = []
 elif sys.platform == "darwin":
     openmp_compile, openmp_link = ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
     optimise = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
+    warnings_off = ["-Wno-psabi"]
 else:
     openmp_compile, openmp_link = ["-fopenmp"], ["-fopenmp"]
     optimise = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
-    if not (DEBUG or PORTABLE) and platform.machine() in ("x86_64", "AMD64", "aarch64"):
-        optimise.append("-march=native")
+    # GCC notes, for the 64-byte vectors of the AVX-512 code paths, that their
+    # ABI changed in GCC 4.6: nothing passes them between separately built code
+    warnings_off = ["-Wno-psabi"]
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
 if DEBUG:
     macros.append(("BPFAST_DEBUG", "1"))
 
 # bpfast's C: the headers and their declarations for Cython
-C_HEADERS = sorted(glob.glob(os.path.join("bpfast", "src", "*.h")))
+SRC = os.path.join("bpfast", "src")
+C_HEADERS = sorted(glob.glob(os.path.join(SRC, "*.h")))
 C_DECLARATIONS = [os.path.join("bpfast", "_native.pxd")]
-
-extensions = [
-    Extension(
-        f"bpfast.{name}",
-        [f"bpfast/{name}.pyx"],
-        include_dirs=[np.get_include(), os.path.join("bpfast", "src")],
-        depends=C_HEADERS + C_DECLARATIONS,
-        define_macros=macros,
-        extra_compile_args=openmp_compile + optimise,
-        extra_link_args=openmp_link,
-    )
-    # the kernels' compiled unit (the hot path: one module, so that its
-    # per-row functions inline), then what Python calls once per epoch or
-    # fit: the random streams and the training buffers' memory
-    for name in ("_kernels", "_random", "_memory")
-]
+DEPENDS = C_HEADERS + C_DECLARATIONS
 
 directives = {
     "language_level": 3,
@@ -89,9 +180,119 @@ directives = {
     "embedsignature": True,
 }
 
+# The kernels' compiled unit (the hot path: one module, so that its per-row
+# functions inline), built once per level; then, built once for the
+# baseline, what Python calls once per epoch or fit (the random streams, the
+# training buffers' memory) and the CPU probe, which runs before a level is
+# chosen.
+DISPATCHED = "_kernels"
+SINGLE = ("_random", "_memory", "_cpu")
+
+# Cython once per module: bpfast/_kernels.c is the module bpfast._kernels,
+# whatever level its C is then compiled for (so its classes and functions
+# say bpfast._kernels, and pickles name them so, at every level).
+cythonized = {ext.name: ext for ext in cythonize(
+    [Extension(f"bpfast.{name}", [f"bpfast/{name}.pyx"],
+               include_dirs=[np.get_include(), SRC], depends=DEPENDS)
+     for name in (DISPATCHED,) + SINGLE],
+    compiler_directives=directives)}
+KERNELS_C = cythonized[f"bpfast.{DISPATCHED}"].sources[0]
+
+# what this build makes, for bpfast._cpu to tell (bp_cpu.h)
+ALL_LEVELS = X86_LEVELS + ("native",)
+build_macros = [("BP_BUILD_LEVELS", str(sum(1 << ALL_LEVELS.index(lv) for lv in LEVELS))),
+                ("BP_BUILD_BY_REQUEST", str(int(NATIVE or DEBUG
+                                                or bool(os.environ.get("BPFAST_LEVELS", "").strip()))))]
+single_arch = ARCH["native"] if NATIVE else ARCH["baseline"]
+extensions = [
+    Extension(
+        f"bpfast.{name}",
+        cythonized[f"bpfast.{name}"].sources,
+        include_dirs=[np.get_include(), SRC],
+        depends=DEPENDS,
+        define_macros=macros + (build_macros if name == "_cpu" else []),
+        extra_compile_args=(openmp_compile + optimise
+                            + (ARCH["baseline"] if name == "_cpu" else single_arch)
+                            + warnings_off),
+        extra_link_args=openmp_link,
+    )
+    for name in SINGLE
+]
+for level in LEVELS:
+    ext = Extension(
+        f"bpfast.{DISPATCHED}_{level}",
+        [KERNELS_C],   # replaced by a per-level wrapper at build time (build_ext_levels)
+        include_dirs=[np.get_include(), SRC],
+        define_macros=macros,
+        depends=[KERNELS_C] + DEPENDS,
+        extra_compile_args=openmp_compile + optimise + ARCH[level] + warnings_off,
+        extra_link_args=openmp_link,
+    )
+    ext.bpfast_level = level
+    extensions.append(ext)
+
 # the startup hook: (source in bpfast/, name at the top of site-packages)
 STARTUP_FILES = [(os.path.join("bpfast", "_sklearn_patch.pth"), "bpfast-sklearn-patch.pth"),
                  (os.path.join("bpfast", "_startup.py"), "_bpfast_startup.py")]
+
+
+class build_ext_levels(build_ext):
+    """build_ext for one C file compiled at several levels.
+
+    Each level compiles a two-line wrapper of its own (in build_temp) that
+    renames the module's init function, PyInit__kernels, to the level
+    module's (PyInit__kernels_v3, ...) and includes bpfast/_kernels.c: one
+    object file per level, so the levels build in parallel. It also removes
+    the kernels' modules that this build does not make, in the source tree
+    and in build_lib: a bpfast/_kernels.*.so of an earlier build would
+    shadow bpfast/_kernels.py (an extension module wins over a .py file), a
+    stale level module would be loaded as if built from these sources."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:
+            self.parallel = max(1, min(len(self.extensions), os.cpu_count() or 1))
+
+    def build_extensions(self):
+        self._remove_stale_modules()
+        kernels_c = os.path.abspath(KERNELS_C)
+        wrappers = os.path.join(self.build_temp, "bpfast_levels")
+        os.makedirs(wrappers, exist_ok=True)
+        for ext in self.extensions:
+            level = getattr(ext, "bpfast_level", None)
+            if level is None:
+                continue
+            path = os.path.join(wrappers, f"_kernels_{level}.c")
+            text = (f"/* bpfast._kernels_{level}: bpfast/_kernels.c built for the level "
+                    f"'{level}' (setup.py) */\n"
+                    f"#define PyInit__kernels PyInit__kernels_{level}\n"
+                    f'#include "{kernels_c.replace(os.sep, "/")}"\n')
+            old = None
+            if os.path.exists(path):
+                with open(path) as f:
+                    old = f.read()
+            if old != text:   # rewritten only when it changes: no needless rebuild
+                with open(path, "w") as f:
+                    f.write(text)
+            ext.sources = [path]
+        super().build_extensions()
+
+    def _remove_stale_modules(self):
+        keep = {f"_kernels_{lv}" for lv in LEVELS}
+        dirs = {os.path.join(HERE, "bpfast"), os.path.join(self.build_lib, "bpfast")}
+        for folder in dirs:
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                for path in glob.glob(os.path.join(folder, "_kernels*" + suffix)):
+                    stem = os.path.basename(path)[:-len(suffix)]
+                    if "." in stem:   # another suffix's file (.cpython-311-...so for .so)
+                        continue
+                    if stem == "_kernels" or (stem.startswith("_kernels_") and stem not in keep):
+                        print(f"removing {path}: not a module of this build")
+                        try:
+                            os.remove(path)
+                        except OSError as exc:
+                            raise SystemExit(f"cannot remove {path} ({exc}); it would be "
+                                             "imported instead of this build") from exc
 
 
 class build_py_with_pth(build_py):
@@ -112,5 +313,5 @@ class build_py_with_pth(build_py):
             self.copy_file(source, os.path.join(target, name), preserve_mode=False)
 
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives),
-      cmdclass={"build_py": build_py_with_pth})
+setup(ext_modules=extensions,
+      cmdclass={"build_py": build_py_with_pth, "build_ext": build_ext_levels})

@@ -9,6 +9,11 @@ converts a fitted model to ONNX.
 models between the two libraries; ``bpfast.patch_sklearn()`` (or
 ``python -m bpfast.patch script.py``) makes scikit-learn's own
 ``sklearn.neural_network`` hand out bpfast's estimators.
+
+The kernels are compiled for several CPU levels (x86-64 baseline, v3, v4);
+the best one this CPU runs is loaded at import (``BPFAST_CPU`` forces one).
+``bpfast.show_config()`` (or ``python -m bpfast --version``) says which, and
+what runs them: the OpenMP runtime, SciPy's BLAS, the thread budget.
 """
 
 from ._display import LossCurveDisplay
@@ -16,6 +21,7 @@ from ._gradcheck import check_gradients
 from ._mlp import MLPClassifier, MLPRegressor
 from ._convert import ConversionWarning, from_sklearn
 from ._patch import patch_sklearn, unpatch_sklearn
+from ._config import show_config
 from ._onnx import install as _install_onnx
 
 # skl2onnx.to_onnx converts fitted bpfast models: the converters are
@@ -25,4 +31,4 @@ _install_onnx()
 __version__ = "0.1.0"
 __all__ = ["MLPClassifier", "MLPRegressor", "LossCurveDisplay", "check_gradients",
            "from_sklearn", "ConversionWarning", "patch_sklearn", "unpatch_sklearn",
-           "__version__"]
+           "show_config", "__version__"]

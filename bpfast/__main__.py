@@ -5,6 +5,10 @@ alternate (scikit-learn, bpfast, scikit-learn, bpfast, ...) for --repeat
 rounds, so load from elsewhere on the machine falls on both alike; the table
 shows, per solver, test accuracy, the median fit time of each library and
 bpfast's speedup: the median of the rounds' ratios, with their range.
+
+`python -m bpfast --version` prints bpfast.show_config() instead: the build
+of the kernels loaded (CPU level) and why, the OpenMP runtime, SciPy's BLAS
+and the thread budget.
 """
 
 import argparse
@@ -36,6 +40,9 @@ def _fmt_load(load):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bpfast", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="store_true",
+                        help="print bpfast.show_config() (version, the kernels' CPU level, "
+                             "OpenMP, BLAS, threads) and exit")
     parser.add_argument("--hidden", type=int, nargs="+", default=[100],
                         help="hidden layer sizes (default: 100)")
     parser.add_argument("--max-iter", type=int, default=200)
@@ -46,6 +53,11 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="FILE.png",
                         help="also write bpfast's loss curve (adam run) to FILE.png")
     args = parser.parse_args(argv)
+    if args.version:
+        from bpfast import show_config
+
+        show_config()
+        return 0
     rounds = max(1, args.repeat)
 
     from sklearn.datasets import load_digits

@@ -76,3 +76,16 @@ cdef extern from "bp_memory.h":
     void* bp_map_block(size_t n, size_t align, size_t huge) noexcept nogil
     void bp_unmap_block(void* p, size_t n) noexcept nogil
     void bp_prefetch(const void* p, size_t bytes) noexcept nogil
+
+
+cdef extern from "bp_cpu.h":
+    # the CPU probe (bpfast/_cpu.pyx only: it runs before a level is chosen)
+    int BP_CPU_X86
+    int BP_CPU_NFEATURES
+    const char* bp_cpu_feature_name(int i) noexcept nogil
+    unsigned long long bp_cpu_features() noexcept nogil
+    void bp_cpu_vendor(char* out) noexcept nogil
+    void bp_cpu_brand(char* out) noexcept nogil
+    # what setup.py built with it (bit i: baseline, v3, v4, native)
+    int BP_BUILD_LEVELS
+    int BP_BUILD_BY_REQUEST
