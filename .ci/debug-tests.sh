@@ -2,7 +2,9 @@
 # The test suite against a DEBUG build of bpfast (BPFAST_DEBUG=1: -O0 -g,
 # Cython bounds / initialisation / None checks on; the kernels' own layout
 # and index checks run in every build), built into a temporary copy of the repository so
-# the release build in the work tree is neither touched nor imported.
+# the release build in the work tree is neither touched nor imported. A debug
+# build makes the kernels' baseline level only (setup.py: BPFAST_LEVELS for
+# more), which every CPU runs; the release legs cover the others.
 #
 # Usage, with the virtual environment active and the test dependencies
 # installed (as .ci/run leaves it):
