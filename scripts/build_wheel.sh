@@ -9,18 +9,21 @@
 # 1. copies the source tree as git sees it (tracked and untracked-but-not-ignored
 #    files; no in-place builds, no .so) to a temporary directory;
 # 2. in a fresh virtual environment, `python -m build`: the sdist, then the wheel
-#    built from that sdist, both in isolated build environments (PyPI), with
-#    BPFAST_PORTABLE=1 (no -march=native) and a check that it was honoured;
+#    built from that sdist, both in isolated build environments (PyPI): the
+#    kernels for every CPU level (x86-64: baseline, v3, v4; setup.py), none of
+#    them -march=native (checked), one chosen at import;
 # 3. checks the sdist builds on its own: `pip wheel` from the .tar.gz;
 # 4. `auditwheel repair`: a manylinux wheel with the OpenMP runtime (libgomp)
-#    copied into bpfast.libs/ and the extension's RPATH pointed at it;
+#    copied into bpfast.libs/ and the extensions' RPATH pointed at it; checks
+#    it holds every level's module and no bpfast/_kernels extension;
 # 5. installs the repaired wheel with its `test` extra (and $EXTRA_PIP) into
 #    another fresh virtual environment;
-# 6. runs the test suite from a directory holding tests/ (plus the README and
-#    CI files tests/test_readme.py reads, and the fuzz harness in fuzz/ that
+# 6. runs the test suite from a directory holding tests/ (plus the README, CI
+#    files and pyproject.toml tests/test_readme.py reads, and the fuzz harness in fuzz/ that
 #    tests/test_reliability_*.py run) but no bpfast/, with PYTHONPATH unset,
-#    and asserts `import bpfast` resolves to that environment's site-packages
-#    and that the bundled libgomp is the one loaded.
+#    and asserts `import bpfast` resolves to that environment's site-packages,
+#    that the bundled libgomp is the one loaded and that the best level this
+#    CPU runs was loaded (bpfast.show_config() is printed).
 #
 # Results: dist/bpfast-<v>.tar.gz, dist/bpfast-<v>-<tags>.whl (as built) and
 # dist/wheelhouse/bpfast-<v>-<manylinux tags>.whl (repaired). OUT=dir changes
@@ -41,8 +44,8 @@ cleanup() {
 trap cleanup EXIT
 unset PYTHONPATH PYTHONHOME  # nothing may reach the source tree behind our back
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-# Wheels run on other machines: no -march=native (setup.py adds it otherwise).
-export BPFAST_PORTABLE=1
+# Wheels run on other machines: every CPU level, and none for this machine only.
+unset BPFAST_NATIVE BPFAST_LEVELS BPFAST_DEBUG BPFAST_CPU
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -82,12 +85,25 @@ PATH="$WORK/build-venv/bin:$PATH" "$BPY" -m auditwheel repair --strip -w "$WORK/
 REPAIRED="$(ls "$WORK"/wheelhouse/bpfast-*.whl)"
 "$BPY" -m auditwheel show "$REPAIRED"
 "$BPY" - "$REPAIRED" <<'PY'
-import sys, zipfile
-names = zipfile.ZipFile(sys.argv[1]).namelist()
+import os, platform, sys, zipfile
+wheel = zipfile.ZipFile(sys.argv[1])
+names = wheel.namelist()
 gomp = [n for n in names if n.startswith("bpfast.libs/libgomp")]
 assert gomp, "libgomp was not bundled: %s" % names
-assert any(n.startswith("bpfast/_kernels.") for n in names), names
+assert "bpfast/_kernels.py" in names, names
+levels = ("baseline", "v3", "v4") if platform.machine() == "x86_64" else ("baseline",)
+modules = {lv: [n for n in names if n.startswith(f"bpfast/_kernels_{lv}.")] for lv in levels}
+assert all(modules.values()), f"a level is missing: {modules}"
+assert any(n.startswith("bpfast/_cpu.") and n.endswith(".so") for n in names), names
+stray = [n for n in names if n.startswith("bpfast/_kernels.") and n.endswith(".so")
+         or n.startswith("bpfast/_kernels_native.")]
+assert not stray, f"would shadow or bypass the dispatch: {stray}"
 print("bundled:", ", ".join(gomp))
+for name in sorted(sum(modules.values(), []) + [n for n in names if n.endswith(".so")
+                   and not n.startswith("bpfast/_kernels_")]):
+    info = wheel.getinfo(name)
+    print(f"  {name}: {info.file_size / 1024:.0f} KiB ({info.compress_size / 1024:.0f} KiB zipped)")
+print(f"wheel: {os.path.getsize(sys.argv[1]) / 1024:.0f} KiB")
 PY
 
 step "6/6 install the repaired wheel in a fresh environment, test it from outside the tree"
@@ -98,7 +114,7 @@ TPY="$WORK/test-venv/bin/python"
 "$TPY" -m pip install -q "$REPAIRED[test]" ${EXTRA_PIP:-}
 mkdir -p "$WORK/run"
 cp -R "$WORK/src/tests" "$WORK/run/tests"
-for f in README.md .ci fuzz; do
+for f in README.md .ci fuzz pyproject.toml; do
     if [ -e "$WORK/src/$f" ]; then cp -R "$WORK/src/$f" "$WORK/run/"; fi
 done
 test ! -e "$WORK/run/bpfast"
@@ -131,6 +147,7 @@ cd "$WORK/run"
 import os, sysconfig, warnings
 warnings.simplefilter("ignore")
 import bpfast, bpfast._kernels, numpy as np
+from bpfast import _dispatch
 site = os.path.realpath(sysconfig.get_paths()["platlib"])
 for mod in (bpfast, bpfast._kernels):
     path = os.path.realpath(mod.__file__)
@@ -145,6 +162,9 @@ with open("/proc/self/maps") as maps:
 print("libgomp loaded:", gomp)
 assert any("/bpfast.libs/libgomp" in p for p in gomp), gomp
 assert all(os.path.realpath(p).startswith(site + os.sep) for p in gomp), gomp
+best = [lv for lv in _dispatch.cpu_levels() if lv in _dispatch.built_levels()][-1]
+assert bpfast._kernels.__name__ == f"bpfast._kernels_{best}", (bpfast._kernels.__name__, best)
+bpfast.show_config()
 PY
 # shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
 "$TPY" -m pytest $PYTEST_ARGS
