@@ -22,12 +22,13 @@ Runtime CPU dispatch: Cython runs once on bpfast/_kernels.pyx (the module
 
                (MSVC: none, /arch:AVX2, /arch:AVX512.) Elsewhere (aarch64, a
                universal2 macOS build) only the baseline is built, with no
-               -march. At import, bpfast/_kernels.py loads the best level the
-               CPU and OS support, which bpfast/_cpu.pyx (bpfast/src/bp_cpu.h:
-               CPUID, XGETBV) tells; BPFAST_CPU=baseline|v3|v4 forces one
-               (bpfast/_dispatch.py). The other modules (the probe, the
-               random streams, the buffers' memory: called once per epoch or
-               fit) are built once, for the baseline. A wheel or a source
+               -march. bpfast/_random.pyx (the random streams) likewise, as
+               bpfast._random_<level>. At import, bpfast/_kernels.py loads the
+               best level the CPU and OS support, which bpfast/_cpu.pyx
+               (bpfast/src/bp_cpu.h: CPUID, XGETBV) tells;
+               BPFAST_CPU=baseline|v3|v4 forces one (bpfast/_dispatch.py);
+               bpfast/_random.py loads the same level. The other modules (the
+               probe, the buffers' memory) are built once, for the baseline. A wheel or a source
                build is thus the same build on every machine, and none of it
                runs code the CPU lacks. The levels compile in parallel
                (build_ext's parallel option, on as many workers as there are
@@ -39,10 +40,10 @@ Debug build:   BPFAST_DEBUG=1 pip install ...  -> -O0 -g, Cython bounds and
                BPFAST_LEVELS says otherwise.
 Levels:        BPFAST_LEVELS=baseline,v3 builds only those (x86-64; the
                baseline is always built: it is the fallback of every CPU).
-Native:        BPFAST_NATIVE=1 builds one module, bpfast._kernels_native,
-               and the others, with -march=native (-mcpu=native on arm64
-               macOS; the probe stays baseline): for the building machine
-               only; it may die of SIGILL on another CPU.
+Native:        BPFAST_NATIVE=1 builds one level, native: bpfast._kernels_native
+               and _random_native, with -march=native (-mcpu=native on arm64
+               macOS): for the building machine only; it may die of SIGILL on
+               another CPU.
 
 (BPFAST_PORTABLE, which left -march=native out of wheels, is no longer
 needed: every build but BPFAST_NATIVE=1 is portable. It is ignored.)
@@ -180,13 +181,14 @@ directives = {
     "embedsignature": True,
 }
 
-# The kernels' compiled unit (the hot path: one module, so that its per-row
-# functions inline), built once per level; then, built once for the
-# baseline, what Python calls once per epoch or fit (the random streams, the
-# training buffers' memory) and the CPU probe, which runs before a level is
-# chosen.
-DISPATCHED = "_kernels"
-SINGLE = ("_random", "_memory", "_cpu")
+# Built once per level: the kernels' compiled unit (the hot path: one
+# module, so that its per-row functions inline) and the random streams (a
+# shuffle of the rows every epoch: 1.5-2x slower at the baseline, which the
+# smallest networks' epochs feel). Built once, for the baseline: the
+# training buffers' memory (called once per fit) and the CPU probe, which
+# runs before a level is chosen.
+DISPATCHED = ("_kernels", "_random")
+SINGLE = ("_memory", "_cpu")
 
 # Cython once per module: bpfast/_kernels.c is the module bpfast._kernels,
 # whatever level its C is then compiled for (so its classes and functions
@@ -194,16 +196,14 @@ SINGLE = ("_random", "_memory", "_cpu")
 cythonized = {ext.name: ext for ext in cythonize(
     [Extension(f"bpfast.{name}", [f"bpfast/{name}.pyx"],
                include_dirs=[np.get_include(), SRC], depends=DEPENDS)
-     for name in (DISPATCHED,) + SINGLE],
+     for name in DISPATCHED + SINGLE],
     compiler_directives=directives)}
-KERNELS_C = cythonized[f"bpfast.{DISPATCHED}"].sources[0]
 
 # what this build makes, for bpfast._cpu to tell (bp_cpu.h)
 ALL_LEVELS = X86_LEVELS + ("native",)
 build_macros = [("BP_BUILD_LEVELS", str(sum(1 << ALL_LEVELS.index(lv) for lv in LEVELS))),
                 ("BP_BUILD_BY_REQUEST", str(int(NATIVE or DEBUG
                                                 or bool(os.environ.get("BPFAST_LEVELS", "").strip()))))]
-single_arch = ARCH["native"] if NATIVE else ARCH["baseline"]
 extensions = [
     Extension(
         f"bpfast.{name}",
@@ -211,25 +211,25 @@ extensions = [
         include_dirs=[np.get_include(), SRC],
         depends=DEPENDS,
         define_macros=macros + (build_macros if name == "_cpu" else []),
-        extra_compile_args=(openmp_compile + optimise
-                            + (ARCH["baseline"] if name == "_cpu" else single_arch)
-                            + warnings_off),
+        extra_compile_args=openmp_compile + optimise + ARCH["baseline"] + warnings_off,
         extra_link_args=openmp_link,
     )
     for name in SINGLE
 ]
-for level in LEVELS:
-    ext = Extension(
-        f"bpfast.{DISPATCHED}_{level}",
-        [KERNELS_C],   # replaced by a per-level wrapper at build time (build_ext_levels)
-        include_dirs=[np.get_include(), SRC],
-        define_macros=macros,
-        depends=[KERNELS_C] + DEPENDS,
-        extra_compile_args=openmp_compile + optimise + ARCH[level] + warnings_off,
-        extra_link_args=openmp_link,
-    )
-    ext.bpfast_level = level
-    extensions.append(ext)
+for name in DISPATCHED:
+    c_file = cythonized[f"bpfast.{name}"].sources[0]
+    for level in LEVELS:
+        ext = Extension(
+            f"bpfast.{name}_{level}",
+            [c_file],   # replaced by a per-level wrapper at build time (build_ext_levels)
+            include_dirs=[np.get_include(), SRC],
+            define_macros=macros,
+            depends=[c_file] + DEPENDS,
+            extra_compile_args=openmp_compile + optimise + ARCH[level] + warnings_off,
+            extra_link_args=openmp_link,
+        )
+        ext.bpfast_dispatch = (name, level, c_file)
+        extensions.append(ext)
 
 # the startup hook: (source in bpfast/, name at the top of site-packages)
 STARTUP_FILES = [(os.path.join("bpfast", "_sklearn_patch.pth"), "bpfast-sklearn-patch.pth"),
@@ -237,16 +237,17 @@ STARTUP_FILES = [(os.path.join("bpfast", "_sklearn_patch.pth"), "bpfast-sklearn-
 
 
 class build_ext_levels(build_ext):
-    """build_ext for one C file compiled at several levels.
+    """build_ext for C files compiled at several levels.
 
-    Each level compiles a two-line wrapper of its own (in build_temp) that
-    renames the module's init function, PyInit__kernels, to the level
-    module's (PyInit__kernels_v3, ...) and includes bpfast/_kernels.c: one
-    object file per level, so the levels build in parallel. It also removes
-    the kernels' modules that this build does not make, in the source tree
-    and in build_lib: a bpfast/_kernels.*.so of an earlier build would
-    shadow bpfast/_kernels.py (an extension module wins over a .py file), a
-    stale level module would be loaded as if built from these sources."""
+    Each level of a module compiles a two-line wrapper of its own (in
+    build_temp) that renames the module's init function (PyInit__kernels)
+    to the level module's (PyInit__kernels_v3, ...) and includes the one C
+    file Cython made: one object file per level, so the levels build in
+    parallel. It also removes the dispatched modules' builds that this
+    build does not make, in the source tree and in build_lib: a
+    bpfast/_kernels.*.so of an earlier build would shadow
+    bpfast/_kernels.py (an extension module wins over a .py file), a stale
+    level module would be loaded as if built from these sources."""
 
     def finalize_options(self):
         super().finalize_options()
@@ -255,18 +256,18 @@ class build_ext_levels(build_ext):
 
     def build_extensions(self):
         self._remove_stale_modules()
-        kernels_c = os.path.abspath(KERNELS_C)
         wrappers = os.path.join(self.build_temp, "bpfast_levels")
         os.makedirs(wrappers, exist_ok=True)
         for ext in self.extensions:
-            level = getattr(ext, "bpfast_level", None)
-            if level is None:
+            if not hasattr(ext, "bpfast_dispatch"):
                 continue
-            path = os.path.join(wrappers, f"_kernels_{level}.c")
-            text = (f"/* bpfast._kernels_{level}: bpfast/_kernels.c built for the level "
+            name, level, c_file = ext.bpfast_dispatch
+            path = os.path.join(wrappers, f"{name}_{level}.c")
+            include = os.path.abspath(c_file).replace(os.sep, "/")
+            text = (f"/* bpfast.{name}_{level}: bpfast/{name}.c built for the level "
                     f"'{level}' (setup.py) */\n"
-                    f"#define PyInit__kernels PyInit__kernels_{level}\n"
-                    f'#include "{kernels_c.replace(os.sep, "/")}"\n')
+                    f"#define PyInit_{name} PyInit_{name}_{level}\n"
+                    f'#include "{include}"\n')
             old = None
             if os.path.exists(path):
                 with open(path) as f:
@@ -278,15 +279,20 @@ class build_ext_levels(build_ext):
         super().build_extensions()
 
     def _remove_stale_modules(self):
-        keep = {f"_kernels_{lv}" for lv in LEVELS}
-        dirs = {os.path.join(HERE, "bpfast"), os.path.join(self.build_lib, "bpfast")}
-        for folder in dirs:
+        keep = {f"{name}_{lv}" for name in DISPATCHED for lv in LEVELS}
+        folders = {os.path.join(HERE, "bpfast"), os.path.join(self.build_lib, "bpfast")}
+        for folder in folders:
             for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-                for path in glob.glob(os.path.join(folder, "_kernels*" + suffix)):
-                    stem = os.path.basename(path)[:-len(suffix)]
-                    if "." in stem:   # another suffix's file (.cpython-311-...so for .so)
-                        continue
-                    if stem == "_kernels" or (stem.startswith("_kernels_") and stem not in keep):
+                for name in DISPATCHED:
+                    for path in glob.glob(os.path.join(folder, name + "*" + suffix)):
+                        stem = os.path.basename(path)[:-len(suffix)]
+                        if "." in stem:   # another suffix's file (.cpython-311-...so for .so)
+                            continue
+                        stale = stem == name or (
+                            stem.startswith(name + "_")
+                            and stem[len(name) + 1:] in ALL_LEVELS and stem not in keep)
+                        if not stale:
+                            continue
                         print(f"removing {path}: not a module of this build")
                         try:
                             os.remove(path)

@@ -109,6 +109,7 @@ def config():
     kernels = {
         "level": loaded.get("level"),
         "module": _kernels.__name__,
+        "modules": sorted(loaded.get("modules", [])),
         "file": getattr(_kernels, "__file__", None),
         "reason": loaded.get("reason"),
         "requested": loaded.get("requested"),
@@ -117,6 +118,7 @@ def config():
         "built_by_request": _cpu.BUILT_BY_REQUEST,
         "cpu_runs": list(runs),
         "debug_build": bool(getattr(_kernels, "DEBUG_BUILD", False)),
+        "compiler": getattr(_kernels, "COMPILER", None),
     }
     cpu = {
         "machine": platform.machine(),
@@ -168,12 +170,13 @@ def render(cfg):
     lines = [
         f"bpfast {cfg['bpfast']['version']}: {cfg['bpfast']['path']}",
         "kernels:",
-        f"  loaded: {k['level']} ({k['module']}){' [debug build]' * k['debug_build']}",
+        f"  loaded: {k['level']} ({', '.join(k['modules']) or k['module']})"
+        + " [debug build]" * k["debug_build"],
         f"  why: {why}",
         f"  built: {', '.join(k['built'])}"
         + (" (BPFAST_LEVELS, BPFAST_NATIVE or BPFAST_DEBUG)" if k["built_by_request"] else ""),
         f"  this CPU runs: {', '.join(k['cpu_runs'])}",
-        f"  file: {k['file']}",
+        f"  file: {k['file']}" + (f" ({k['compiler']})" if k["compiler"] else ""),
         "CPU:",
         f"  {cpu['machine']}: {cpu['brand'] or '?'}"
         + (f" ({cpu['vendor']})" if cpu["vendor"] else ""),
@@ -209,11 +212,13 @@ def show_config(mode="stdout"):
     returns it as a dict, as numpy.show_config does:
 
     - "bpfast": version and path;
-    - "kernels": the level loaded ("baseline", "v3", "v4", or "native"), its
-      module and file, why ("auto", "forced" by BPFAST_CPU, "fallback" with
+    - "kernels": the level loaded ("baseline", "v3", "v4", or "native"), the
+      kernels' module and file, the level modules loaded (the kernels' and the
+      random streams'), why ("auto", "forced" by BPFAST_CPU, "fallback" with
       the warning's message, "native"), the levels built, the levels this CPU
       runs, whether those were asked for at build time (BPFAST_LEVELS,
-      BPFAST_NATIVE, BPFAST_DEBUG) and whether it is a debug build;
+      BPFAST_NATIVE, BPFAST_DEBUG), whether it is a debug build and the
+      compiler that built it;
     - "cpu": machine, vendor, brand, the features the levels need
       (CPUID and the OS's XCR0) and what each level lacks;
     - "openmp": the OpenMP runtime bpfast's kernels call, and any other one

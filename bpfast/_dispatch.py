@@ -7,13 +7,16 @@ instruction-set level (setup.py):
     bpfast._kernels_v3         x86-64-v3: AVX, AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE
     bpfast._kernels_v4         x86-64-v4: v3 + AVX-512 F, BW, CD, DQ, VL
 
-(aarch64 and other machines: the baseline only; BPFAST_NATIVE=1 builds one
-module, bpfast._kernels_native, for the building machine.) bpfast._kernels
-(bpfast/_kernels.py) is whichever of them load() picks: the best level that
-the CPU and the OS support (bpfast._cpu: CPUID, and XCR0 for the OS's saving
-of the YMM / ZMM registers), or the one BPFAST_CPU=baseline|v3|v4 asks for.
-Where the CPU lacks the level asked for, or it was not built, the best level
-below it is loaded, with a RuntimeWarning.
+and bpfast/_random.pyx (the random streams: a shuffle per epoch) likewise, as
+bpfast._random_<level>. Elsewhere than x86-64 the baseline only;
+BPFAST_NATIVE=1 builds one of each, bpfast._kernels_native and
+_random_native, for the building machine. bpfast._kernels
+(bpfast/_kernels.py) is whichever of them load() picks, and bpfast._random
+(bpfast/_random.py) the same level's: the best level that the CPU and the OS
+support (bpfast._cpu: CPUID, and XCR0 for the OS's saving of the YMM / ZMM
+registers), or the one BPFAST_CPU=baseline|v3|v4 asks for. Where the CPU
+lacks the level asked for, or it was not built, the best level below it is
+loaded, with a RuntimeWarning.
 
 No level module is imported before the probe says the CPU runs it: a module
 built for a level the CPU lacks can die of SIGILL while it loads (Cython's
@@ -42,8 +45,13 @@ V3 = V2 + ("AVX", "AVX2", "FMA3", "BMI", "BMI2", "F16C", "LZCNT", "MOVBE", "OS_Y
 V4 = V3 + ("AVX512F", "AVX512BW", "AVX512CD", "AVX512DQ", "AVX512VL", "OS_ZMM")
 REQUIRES = {"baseline": (), "v3": V3, "v4": V4}
 
-# what load() chose: {"level", "module", "reason", "requested", "message"}
+# what load() chose: {"level", "module" (the kernels'), "reason", "requested",
+# "message", "modules" (the level modules loaded)}
 loaded = {}
+
+# the modules built per level (setup.py), each with a stub of its name
+# (bpfast/_kernels.py, bpfast/_random.py) that load()s it
+DISPATCHED = ("_kernels", "_random")
 
 
 def cpu_features():
@@ -74,12 +82,13 @@ def cpu_levels(features=None, x86=None):
     return tuple(lv for lv in LEVELS if not missing(lv, features))
 
 
-def built_levels():
-    """The builds of the kernels present beside this module, found without
-    importing them: a subset of LEVELS, low to high, or ("native",)."""
+def built_levels(name="_kernels"):
+    """The builds of the module `name` present beside this module, found
+    without importing them: a subset of LEVELS, low to high, or
+    ("native",)."""
     package = __name__.rpartition(".")[0]
     found = tuple(lv for lv in LEVELS + ("native",)
-                  if importlib.util.find_spec(f"{package}._kernels_{lv}") is not None)
+                  if importlib.util.find_spec(f"{package}.{name}_{lv}") is not None)
     if "native" in found:
         return ("native",)
     return found
@@ -125,18 +134,26 @@ def choose(requested, runs, built):
     return level, "fallback", f"{ENV}={requested}: {why}; using {level}"
 
 
-def load():
-    """Import and return the build of the kernels for this CPU (see choose);
-    record the choice in `loaded`."""
+def load(name="_kernels"):
+    """Import and return the build of the module `name` (bpfast._kernels or
+    bpfast._random) for this CPU: the level is chosen once (see choose), by
+    the first of them imported, and recorded in `loaded`; the other is
+    loaded at the same level."""
     package = __name__.rpartition(".")[0]
-    requested = os.environ.get(ENV, "")
-    built = built_levels()
-    runs = cpu_levels() if built != ("native",) else ("native",)
-    level, reason, message = choose(requested, runs, built)
-    if message:
-        warnings.warn(f"bpfast: {message}", RuntimeWarning, stacklevel=2)
-    module = importlib.import_module(f"{package}._kernels_{level}")
-    loaded.clear()
-    loaded.update(level=level, module=module.__name__, reason=reason,
-                  requested=requested.strip() or None, message=message)
+    if not loaded:
+        requested = os.environ.get(ENV, "")
+        built = built_levels(name)
+        runs = cpu_levels() if built != ("native",) else ("native",)
+        level, reason, message = choose(requested, runs, built)
+        if message:
+            warnings.warn(f"bpfast: {message}", RuntimeWarning, stacklevel=3)
+        loaded.update(level=level, module=f"{package}._kernels_{level}", reason=reason,
+                      requested=requested.strip() or None, message=message, modules=[])
+    level = loaded["level"]
+    if level not in built_levels(name):
+        raise ImportError(f"bpfast.{name} has no build for the level {level} that "
+                          f"bpfast chose (built: {', '.join(built_levels(name)) or 'none'}): "
+                          "reinstall bpfast")
+    module = importlib.import_module(f"{package}.{name}_{level}")
+    loaded["modules"].append(module.__name__)
     return module

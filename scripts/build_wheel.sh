@@ -15,7 +15,8 @@
 # 3. checks the sdist builds on its own: `pip wheel` from the .tar.gz;
 # 4. `auditwheel repair`: a manylinux wheel with the OpenMP runtime (libgomp)
 #    copied into bpfast.libs/ and the extensions' RPATH pointed at it; checks
-#    it holds every level's module and no bpfast/_kernels extension;
+#    it holds every level's modules (bpfast._kernels_<level>, _random_<level>)
+#    and no bpfast/_kernels or _random extension, which would shadow the stubs;
 # 5. installs the repaired wheel with its `test` extra (and $EXTRA_PIP) into
 #    another fresh virtual environment;
 # 6. runs the test suite from a directory holding tests/ (plus the README, CI
@@ -90,17 +91,20 @@ wheel = zipfile.ZipFile(sys.argv[1])
 names = wheel.namelist()
 gomp = [n for n in names if n.startswith("bpfast.libs/libgomp")]
 assert gomp, "libgomp was not bundled: %s" % names
-assert "bpfast/_kernels.py" in names, names
 levels = ("baseline", "v3", "v4") if platform.machine() == "x86_64" else ("baseline",)
-modules = {lv: [n for n in names if n.startswith(f"bpfast/_kernels_{lv}.")] for lv in levels}
+modules = {}
+for base in ("_kernels", "_random"):   # built per level; each with its stub
+    assert f"bpfast/{base}.py" in names, names
+    modules.update({f"{base}_{lv}": [n for n in names if n.startswith(f"bpfast/{base}_{lv}.")]
+                    for lv in levels})
+    stray = [n for n in names if n.startswith((f"bpfast/{base}.", f"bpfast/{base}_native."))
+             and n.endswith(".so")]
+    assert not stray, f"would shadow or bypass the dispatch: {stray}"
 assert all(modules.values()), f"a level is missing: {modules}"
-assert any(n.startswith("bpfast/_cpu.") and n.endswith(".so") for n in names), names
-stray = [n for n in names if n.startswith("bpfast/_kernels.") and n.endswith(".so")
-         or n.startswith("bpfast/_kernels_native.")]
-assert not stray, f"would shadow or bypass the dispatch: {stray}"
+for single in ("_cpu", "_memory"):
+    assert any(n.startswith(f"bpfast/{single}.") and n.endswith(".so") for n in names), names
 print("bundled:", ", ".join(gomp))
-for name in sorted(sum(modules.values(), []) + [n for n in names if n.endswith(".so")
-                   and not n.startswith("bpfast/_kernels_")]):
+for name in sorted(n for n in names if n.endswith(".so") or ".so." in n):
     info = wheel.getinfo(name)
     print(f"  {name}: {info.file_size / 1024:.0f} KiB ({info.compress_size / 1024:.0f} KiB zipped)")
 print(f"wheel: {os.path.getsize(sys.argv[1]) / 1024:.0f} KiB")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import bpfast
-from bpfast import _cpu, _cpus, _dispatch, _kernels, _threads
+from bpfast import _cpu, _cpus, _dispatch, _kernels, _random, _threads
 from bpfast._dispatch import LEVELS, V2, V3, V4, choose, cpu_levels
 
 BPFAST_DIR = os.path.dirname(os.path.abspath(bpfast.__file__))
@@ -35,18 +35,23 @@ def test_kernels_is_the_level_module_dispatch_loaded():
     assert sys.modules["bpfast._kernels"] is _kernels
     assert sys.modules[_kernels.__name__] is _kernels
     assert os.path.dirname(os.path.abspath(_kernels.__file__)) == BPFAST_DIR
-    # exactly one level loaded
+    # exactly one level loaded, and the random streams at the same level
     assert [m for m in sys.modules if m.startswith("bpfast._kernels_")] == [_kernels.__name__]
+    assert _random.__name__ == f"bpfast._random_{loaded['level']}"
+    assert sys.modules["bpfast._random"] is _random
+    assert [m for m in sys.modules if m.startswith("bpfast._random_")] == [_random.__name__]
+    assert sorted(loaded["modules"]) == sorted([_kernels.__name__, _random.__name__])
 
 
 def test_no_stale_kernels_extension_shadows_the_stub():
     """An extension module bpfast/_kernels.<suffix> (an older build's) would be
     imported instead of bpfast/_kernels.py, bypassing the dispatch: setup.py
     removes it."""
-    assert os.path.isfile(os.path.join(BPFAST_DIR, "_kernels.py"))
-    stale = [s for s in importlib.machinery.EXTENSION_SUFFIXES
-             if os.path.exists(os.path.join(BPFAST_DIR, "_kernels" + s))]
-    assert not stale
+    for name in _dispatch.DISPATCHED:
+        assert os.path.isfile(os.path.join(BPFAST_DIR, name + ".py"))
+        stale = [s for s in importlib.machinery.EXTENSION_SUFFIXES
+                 if os.path.exists(os.path.join(BPFAST_DIR, name + s))]
+        assert not stale, name
 
 
 def test_choice_follows_the_environment_and_the_cpu():
@@ -64,7 +69,7 @@ def test_every_level_built_is_installed():
     a default build has every level of its architecture (x86-64: all three;
     BPFAST_LEVELS, BPFAST_NATIVE, a debug build: what they asked for)."""
     built = _dispatch.built_levels()
-    assert built == _cpu.BUILT
+    assert built == _cpu.BUILT == _dispatch.built_levels("_random")
     if _cpu.BUILT_BY_REQUEST:
         assert "baseline" in built or built == ("native",)
     elif sys.platform.startswith("linux"):
@@ -75,8 +80,10 @@ def test_functions_keep_the_name_bpfast_kernels():
     """Cython's names are the module's, bpfast._kernels, whatever the level:
     pickles of the kernels' functions name it, and load in any level."""
     assert _kernels.predict.__module__ == "bpfast._kernels"
-    assert _kernels.HugePageBlock.__module__ == "bpfast._kernels"
+    assert _kernels.train_epoch.__module__ == "bpfast._kernels"
     assert pickle.loads(pickle.dumps(_kernels.predict)) is _kernels.predict
+    assert _random.shuffle.__module__ == "bpfast._random"
+    assert pickle.loads(pickle.dumps(_random.shuffle)) is _random.shuffle
 
 
 # ------------------------------------------------------------------ the level logic
@@ -221,12 +228,14 @@ def test_levels_agree_to_the_last_bits(runs_by_level):
 
 
 def test_the_level_modules_are_loaded_only_through_the_probe():
-    """bpfast._kernels imports no level module but the chosen one (a level the
-    CPU lacks may not even load)."""
+    """bpfast imports no level module but the chosen one's (a level the CPU
+    lacks may not even load)."""
     r = _run_with("baseline", "import sys, bpfast\n"
-                  "print(sorted(m for m in sys.modules if m.startswith('bpfast._kernels')))")
+                  "print(*sorted(m for m in sys.modules if m.startswith(('bpfast._kernels', "
+                  "'bpfast._random'))))")
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.split() == ["['bpfast._kernels',", "'bpfast._kernels_baseline']"]
+    assert r.stdout.split() == ["bpfast._kernels", "bpfast._kernels_baseline",
+                                "bpfast._random", "bpfast._random_baseline"]
 
 
 # ------------------------------------------------------------------ show_config
@@ -241,6 +250,7 @@ def test_show_config_dicts():
     assert tuple(k["built"]) == _dispatch.built_levels()
     assert tuple(k["cpu_runs"]) == cpu_levels()
     assert k["debug_build"] == _kernels.DEBUG_BUILD
+    assert k["compiler"] == _kernels.COMPILER
     assert cfg["cpu"]["features"] == _cpu.features()
     if _cpu.IS_X86:
         assert set(cfg["cpu"]["missing"]) == {"v3", "v4"}
@@ -264,7 +274,7 @@ def test_show_config_prints():
     text = buf.getvalue()
     level = _dispatch.loaded["level"]
     assert text.startswith(f"bpfast {bpfast.__version__}: ")
-    assert f"  loaded: {level} ({_kernels.__name__})" in text
+    assert f"  loaded: {level} ({_kernels.__name__}, {_random.__name__})" in text
     assert f"  built: {', '.join(_dispatch.built_levels())}" in text
     for section in ("kernels:", "CPU:", "OpenMP:", "SciPy's BLAS", "threads:", "versions:"):
         assert f"\n{section}" in text

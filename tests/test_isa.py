@@ -5,9 +5,10 @@ The proof that the baseline build runs on every x86-64 CPU: no VEX or EVEX
 instruction at all (every AVX, AVX2, FMA, AVX-512 instruction is one, and
 objdump names them all v...), no ymm / zmm / opmask register, and none of
 the other instructions beyond SSE2 that a compiler picks on its own (SSE3,
-SSSE3, SSE4, POPCNT, LZCNT, BMI1/2, MOVBE, ...). The CPU probe, which runs
-before any level is chosen, holds no VEX either. The v3 build does use ymm
-and FMA (else it would be no faster), the v4 build zmm.
+SSSE3, SSE4, POPCNT, LZCNT, BMI1/2, MOVBE, ...); the baseline build of the
+random streams neither, nor the modules built once: the CPU probe, which
+runs before any level is chosen, and the buffers' memory. The v3 build does
+use ymm and FMA (else it would be no faster), the v4 build zmm.
 
 x86-64 Linux only, where objdump is installed (binutils); a level that was
 not built (BPFAST_LEVELS, a debug build: the baseline alone) is skipped.
@@ -64,10 +65,10 @@ def _origin(module):
     return None if spec is None else spec.origin
 
 
-def _built(level):
-    path = _origin(f"bpfast._kernels_{level}")
+def _built(level, module="_kernels"):
+    path = _origin(f"bpfast.{module}_{level}")
     if path is None:
-        pytest.skip(f"bpfast._kernels_{level} was not built (BPFAST_LEVELS, a debug build "
+        pytest.skip(f"bpfast.{module}_{level} was not built (BPFAST_LEVELS, a debug build "
                     "or a native build)")
     return path
 
@@ -101,23 +102,33 @@ def _summary(insns):
             f"{sum(_mnemonic(m) in BEYOND_SSE2 for m, _ in insns)} other beyond SSE2")
 
 
-def test_baseline_build_has_nothing_beyond_sse2():
-    insns = disassemble(_built("baseline"))
-    assert len(insns) > 10_000, "no code found: is this the kernels' module?"
+@pytest.mark.parametrize("module", ["_kernels", "_random"])
+def test_baseline_build_has_nothing_beyond_sse2(module):
+    insns = disassemble(_built("baseline", module))
+    assert len(insns) > 10_000, "no code found: is this a Cython module?"
     vex = [i for i in insns if i[0].startswith("v")]
     wide = [i for i in insns if WIDE.search(i[1])]
     later = [i for i in insns if _mnemonic(i[0]) in BEYOND_SSE2]
     assert not vex and not wide and not later, (_summary(insns), vex[:5], wide[:5], later[:5])
-    print(f"baseline: {_summary(insns)}")
+    print(f"{module}_baseline: {_summary(insns)}")
 
 
-def test_cpu_probe_has_nothing_beyond_sse2_but_its_guarded_xgetbv():
-    insns = disassemble(_origin("bpfast._cpu"))
+@pytest.mark.parametrize("module", ["_cpu", "_memory"])
+def test_modules_built_once_have_nothing_beyond_sse2(module):
+    """The probe and the buffers' memory are built once, for the baseline."""
+    insns = disassemble(_origin(f"bpfast.{module}"))
     vex = [i for i in insns if i[0].startswith("v") or WIDE.search(i[1])]
     later = [i for i in insns if _mnemonic(i[0]) in BEYOND_SSE2 - {"xgetbv"}]
     assert not vex and not later, (vex[:5], later[:5])
-    # xgetbv itself runs only where CPUID says the OS enabled it (bp_cpu.h)
-    assert [m for m, _ in insns if m == "xgetbv"]
+    xgetbv = [m for m, _ in insns if m == "xgetbv"]
+    # the probe's xgetbv runs only where CPUID says the OS enabled it (bp_cpu.h)
+    assert bool(xgetbv) == (module == "_cpu")
+
+
+def test_v3_random_uses_avx2_but_not_avx512():
+    insns = disassemble(_built("v3", "_random"))
+    assert any("%ymm" in a for _, a in insns)
+    assert not any(re.search(r"%zmm[0-9]+|%k[0-7]\b", a) for _, a in insns)
 
 
 def test_v3_build_uses_avx2_and_fma_but_not_avx512():
