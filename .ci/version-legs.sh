@@ -9,7 +9,7 @@
 #
 # Each leg installs a copy of the source tree as the README does (pip install
 # -e: built in an isolated environment, with PyPI's numpy 2 headers, as
-# wheels are), then runs the tests that hold bpfast to the installed
+# wheels are; the kernels' baseline level only, see BPFAST_LEVELS below), then runs the tests that hold bpfast to the installed
 # scikit-learn and keep the thread guarantees (SUBSET below).
 #
 #   bash .ci/version-legs.sh [oldest|newest ...] [-- extra pytest arguments]
@@ -74,6 +74,11 @@ oldest_python() {
 work="$(mktemp -d "${TMPDIR:-/tmp}/bpfast-legs.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 unset PYTHONPATH PYTHONHOME
+# The kernels' baseline level only (setup.py builds three by default): these
+# legs test bpfast against scikit-learn's releases, which no CPU level
+# changes, and each level is ~1 min of compiling here; .ci/isa-legs.sh
+# covers the levels.
+export BPFAST_LEVELS="${BPFAST_LEVELS:-baseline}"
 
 run_leg() {
     local leg="$1" py_version pins=() t0
