@@ -95,17 +95,29 @@ def _shared_update(const Py_ssize_t[::1] meta, Py_ssize_t batch_size, int n_thre
     return update_threads(&net, batch_size, n_threads) > 1
 
 
-def _log(floating[::1] x):
-    """The kernels' log, in place over x (tests)."""
+cdef void log_block(floating* x, Py_ssize_t n) noexcept nogil:
+    # over a pointer, as the kernels' loops are, so that it vectorises as
+    # theirs do (a loop over a memoryview's items does not)
     cdef Py_ssize_t i
-    with nogil:
-        for i in range(x.shape[0]):
-            x[i] = f_log_fast(x[i])
+    for i in range(n):
+        x[i] = f_log_fast(x[i])
+
+
+cdef void exp_block(floating* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        x[i] = f_exp(x[i])
+
+
+def _log(floating[::1] x):
+    """The kernels' log, in place over x (tests, benchmarks/isa.py)."""
+    if x.shape[0] > 0:
+        with nogil:
+            log_block(&x[0], x.shape[0])
 
 
 def _exp(floating[::1] x):
-    """The kernels' exp applied in place (for tests)."""
-    cdef Py_ssize_t i
-    with nogil:
-        for i in range(x.shape[0]):
-            x[i] = f_exp(x[i])
+    """The kernels' exp applied in place (tests, benchmarks/isa.py)."""
+    if x.shape[0] > 0:
+        with nogil:
+            exp_block(&x[0], x.shape[0])
