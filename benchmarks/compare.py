@@ -606,7 +606,7 @@ def fit_memory(case, lib):
     if lib.name == CANDIDATE:
         # the warm-up's buffer mappings, kept for a next fit of the same network, are
         # let go: the measured fit maps its own, as a process's first fit does
-        from bpfast._kernels import release_block_cache
+        from bpfast._memory import release_block_cache
         release_block_cache()
     rss_before = reset_peak_rss()
     tracemalloc.start()
