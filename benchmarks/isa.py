@@ -13,7 +13,9 @@ scikit-learn are the same for both):
   which it loads here (runtime dispatch, bpfast/_dispatch.py);
 - a native build: a copy of this source tree built in place with
   BPFAST_NATIVE=1 (-march=native, as every source build was before the
-  dispatch), or --native-dir, a tree built so already.
+  dispatch), or --native-dir, a tree built so already (docs/cpu-levels.md's
+  figures: a checkout of 9163258, the last commit before the dispatch,
+  built in place as it builds, -march=native).
 
 Cases: compare.py's training cases (µs per minibatch: adam fits with every
 epoch run), its prediction cases (predict_proba, ms per 100k rows) and
