@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import _check_sample_weight
 
 from .._network import kernel_data
 
@@ -135,7 +134,7 @@ def fit_dtype(X):
 @dataclass
 class RawChunk:
     """A chunk's rows in the network's dtype, its targets and its sample
-    weights as given (checked: float, 1-d, of its length)."""
+    weights as given."""
     X: np.ndarray
     y: np.ndarray
     sample_weight: "np.ndarray | None"
@@ -145,7 +144,7 @@ def raw_chunk(X, y, sample_weight, dtype):
     X = np.ascontiguousarray(X, dtype=dtype)
     y = np.asarray(y)
     if sample_weight is not None:
-        sample_weight = _check_sample_weight(np.asarray(sample_weight), X)
+        sample_weight = np.asarray(sample_weight)
     return RawChunk(X, y, sample_weight)
 
 
@@ -165,8 +164,9 @@ def summarize(chunk, classifier):
         summary["y_finite"] = (not summary["y_numeric"]
                                or bool(np.isfinite(y.astype(np.float64)).all()))
         summary["n_outputs"] = 1 if y.ndim == 1 else y.shape[1]
-    summary["sw_finite"] = (chunk.sample_weight is None
-                            or bool(np.isfinite(chunk.sample_weight).all()))
+    sw = chunk.sample_weight
+    summary["sw_finite"] = (sw is None or sw.dtype.kind in "iub"
+                            or bool(np.isfinite(sw).all()))
     return summary
 
 
@@ -202,6 +202,13 @@ def encode(raw, encoding):
     in-memory fit does it (see _mlp._BaseMLP._prepare)."""
     dtype = raw.X.dtype
     y, sw = raw.y, raw.sample_weight
+    if sw is not None:
+        # _check_sample_weight's conversion (float32 and float64 kept, any
+        # other dtype as float64), without its refusal of a chunk whose
+        # weights are all zero (only the whole fit's may not be)
+        sw = np.asarray(sw)
+        if sw.dtype not in (np.float32, np.float64):
+            sw = sw.astype(np.float64)
     if encoding.classes is not None:
         classes = encoding.classes
         index = np.searchsorted(classes, y)

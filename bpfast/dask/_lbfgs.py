@@ -30,7 +30,8 @@ def shares(weight_sums):
     for s in weight_sums:
         total += s
     if total == 0:
-        raise ValueError("Sample weights sum to zero: nothing to fit.")
+        raise ValueError("Sample weights sum to zero: they must contain at least one "
+                         "non-zero number.")
     first = next(c for c, s in enumerate(weight_sums) if s != 0)
     return [s / total for s in weight_sums], total, first
 
