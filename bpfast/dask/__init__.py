@@ -36,7 +36,7 @@ import distributed
 from .. import _mlp
 from .._solvers import STOCHASTIC_SOLVERS
 from .._threads import single_threaded_blas
-from . import _chunks, _lbfgs, _predict
+from . import _chunks, _lbfgs, _predict, _stochastic
 from ._chunks import is_dask_collection
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -151,8 +151,9 @@ class _DaskMLP:
         if self.dropout > 0 and self.solver not in STOCHASTIC_SOLVERS:
             raise ValueError("dropout is only available with the stochastic solvers "
                              f"{STOCHASTIC_SOLVERS}, got solver={self.solver!r}.")
-        if self.solver in STOCHASTIC_SOLVERS:
-            raise NotImplementedError("bpfast.dask fits solver='lbfgs' only, for now.")
+        if self.solver in STOCHASTIC_SOLVERS and self.early_stopping:
+            raise ValueError("bpfast.dask does not take early_stopping=True (it would "
+                             "need a validation split of the chunks).")
         hidden = self._hidden_sizes()
         fit = _DaskFit(self, X, y, sample_weight)
         try:
@@ -172,11 +173,18 @@ class _DaskMLP:
                         "The network of the previous fit has layer sizes %s; this fit "
                         "asks for %s. Set warm_start=False or keep hidden_layer_sizes."
                         % (list(net.units), layer_units))
+            extra = {}
+            if self.solver in STOCHASTIC_SOLVERS:
+                seed = int(self._random_state.randint(np.iinfo(np.int32).max))
+                extra = _stochastic.trainer_options(self, min(fit.rows), seed)
             spec = _lbfgs.net_spec(net, self.alpha, self.l1_ratio,
-                                   [w for _, w in weights])
+                                   [w for _, w in weights], **extra)
             with _lbfgs.ShardPool(fit.client, fit.chunks, spec) as pool:
-                self.n_iter_, self.loss_ = _lbfgs.fit_lbfgs(
-                    pool, net, self.max_iter, self.max_fun, self.tol)
+                if self.solver in STOCHASTIC_SOLVERS:
+                    _stochastic.fit_stochastic(self, pool, net, sum(fit.rows))
+                else:
+                    self.n_iter_, self.loss_ = _lbfgs.fit_lbfgs(
+                        pool, net, self.max_iter, self.max_fun, self.tol)
                 finite = pool.call("outputs_finite", net.params, chunk=0)
                 self.n_restarts_ = pool.restarts
         finally:

@@ -57,6 +57,7 @@ class Shard:
         self.net = spec.network()
         self.grads = np.empty(self.net.n_params, dtype=self.net.dtype)
         self._loss = {}     # chunk index -> (LossContext, Data), made once
+        self._trainer = None  # the stochastic solvers' (see _stochastic)
 
     # -- L-BFGS --------------------------------------------------------------
     def _loss_parts(self, c):
@@ -110,6 +111,17 @@ class Shard:
         with single_threaded_blas():
             out, _ = self.net.forward(chunk.X[:rows], 1, params)
         return bool(np.isfinite(out).all())
+
+    # -- stochastic solvers --------------------------------------------------
+    def train_epoch(self, params, state1, state2, step, epoch, learning_rate):
+        """One epoch on each chunk from the same start (see _stochastic)."""
+        from ._stochastic import Trainer
+
+        if self._trainer is None:
+            self._trainer = Trainer(self.spec, self.net, self.chunks)
+        with single_threaded_blas():
+            return self._trainer.epoch(params, state1, state2, step, epoch,
+                                       learning_rate)
 
 
 class ShardPool:
