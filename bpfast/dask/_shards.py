@@ -124,6 +124,10 @@ class Shard:
                                        learning_rate)
 
 
+class _WorkerLost(Exception):
+    """A shard's worker left the cluster during a call."""
+
+
 class ShardPool:
     """The client's side of a fit's shards: starts one per worker that holds
     chunks, calls them all, sums the tree, restarts them after a worker's
@@ -176,10 +180,6 @@ class ShardPool:
         self._actors = [(a, f, f.result(timeout=self.timeout), i)
                         for a, f, _, i in self._actors]
 
-    def _workers_lost(self):
-        alive = set(self.client.scheduler_info(n_workers=-1)["workers"])
-        return any(address not in alive for address, _, _, _ in self._actors)
-
     def call(self, method, *args, chunk=None):
         """method(*args) on every shard (only on the one holding `chunk` if
         given): the node values of all, as one dict {(lo, hi): value}, or the
@@ -190,19 +190,33 @@ class ShardPool:
                 pending = [getattr(actor, method)(*args)
                            for _, _, actor, indices in self._actors
                            if chunk is None or chunk in indices]
+                answers = [self._wait(p) for p in pending]
                 if chunk is not None:
-                    return pending[0].result()
-                nodes = {}
-                for p in pending:
-                    nodes.update(p.result())
-                return nodes
-            except (OSError, RuntimeError, TimeoutError):
+                    return answers[0]
+                return {node: value for answer in answers for node, value in answer}
+            except (OSError, RuntimeError, TimeoutError, _WorkerLost):
                 if self.restarts >= self.max_restarts or not self._lost_after_wait():
                     raise
                 self.restarts += 1
                 self._start()
 
-    def _lost_after_wait(self, patience=10.0):
+    def _wait(self, pending, poll=1.0):
+        """An actor call's answer. A call to a worker that died may never
+        answer (its actor's task waits for a worker it is restricted to):
+        every `poll` seconds without an answer, the shards' workers are
+        checked."""
+        while True:
+            try:
+                return pending.result(timeout=poll)
+            except TimeoutError:
+                if self._workers_lost():
+                    raise _WorkerLost() from None
+
+    def _workers_lost(self):
+        alive = set(self.client.scheduler_info(n_workers=-1)["workers"])
+        return any(address not in alive for address, _, _, _ in self._actors)
+
+    def _lost_after_wait(self, patience=3.0):
         """Whether a shard's worker is gone (the scheduler may take a moment
         to notice a death)."""
         deadline = time.monotonic() + patience

@@ -1,0 +1,119 @@
+"""A worker killed in the middle of a bpfast.dask fit (os._exit in a worker
+process of a LocalCluster with nannies): the fit goes on, the lost chunks
+recomputed from the graph and the shards started again where the chunks
+then are, and ends with the same bits as an undisturbed fit."""
+
+import time
+
+import numpy as np
+import pytest
+import scipy.optimize
+from sklearn.datasets import make_classification
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+bdask = pytest.importorskip("bpfast.dask")
+from bpfast.dask import _stochastic  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    client = distributed.Client(cluster)
+    try:
+        with client.as_current():
+            yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def parts():
+    X, y = make_classification(n_samples=800, n_features=8, n_classes=3,
+                               n_informative=5, random_state=0)
+    return da.from_array(X, chunks=(100, 8)), da.from_array(y, chunks=100)
+
+
+def same_bits(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(a.coefs_ + a.intercepts_,
+                                                    b.coefs_ + b.intercepts_))
+
+
+def kill_a_worker(client, timeout=20):
+    """os._exit in the first worker; returns once the scheduler has seen it
+    go (its nanny then starts another one)."""
+    def exit_soon():
+        import os
+        import threading
+        threading.Timer(0.05, os._exit, (1,)).start()
+
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    client.run(exit_soon, workers=[victim])
+    deadline = time.monotonic() + timeout
+    while victim in client.scheduler_info()["workers"]:
+        assert time.monotonic() < deadline, "the worker did not die"
+        time.sleep(0.05)
+    return victim
+
+
+def wait_for_two_workers(client, timeout=30):
+    client.wait_for_workers(2, timeout=timeout)
+
+
+def test_lbfgs_survives_a_killed_worker(client, parts, monkeypatch):
+    params = dict(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=25, tol=0.0,
+                  random_state=0)
+    undisturbed = bdask.MLPClassifier(**params).fit(*parts)
+    assert undisturbed.n_restarts_ == 0
+    real = scipy.optimize.minimize
+    killed = []
+
+    def minimize(fun, x0, **kwargs):
+        def evaluate(x):
+            evaluate.calls += 1
+            if evaluate.calls == 6:
+                killed.append(kill_a_worker(client))
+            return fun(x)
+        evaluate.calls = 0
+        return real(evaluate, x0, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", minimize)
+    start = time.monotonic()
+    disturbed = bdask.MLPClassifier(**params).fit(*parts)
+    elapsed = time.monotonic() - start
+    assert killed and disturbed.n_restarts_ >= 1
+    assert killed[0] not in client.scheduler_info()["workers"]
+    assert same_bits(undisturbed, disturbed)
+    assert disturbed.loss_ == undisturbed.loss_ and disturbed.n_iter_ == 25
+    assert elapsed < 60
+    wait_for_two_workers(client)
+
+
+def test_adam_survives_a_killed_worker(client, parts, monkeypatch):
+    params = dict(hidden_layer_sizes=(16,), solver="adam", max_iter=6,
+                  learning_rate_init=0.01, random_state=0)
+    undisturbed = bdask.MLPClassifier(**params).fit(*parts)
+    real = _stochastic.fit_stochastic
+
+    class KillingPool:
+        """The pool, with a worker killed before the third epoch's call."""
+        def __init__(self, pool):
+            self.pool, self.calls = pool, 0
+
+        def reduce(self, *args):
+            self.calls += 1
+            if self.calls == 3:
+                kill_a_worker(client)
+            return self.pool.reduce(*args)
+
+    monkeypatch.setattr(_stochastic, "fit_stochastic",
+                        lambda est, pool, net, n: real(est, KillingPool(pool), net, n))
+    disturbed = bdask.MLPClassifier(**params).fit(*parts)
+    assert disturbed.n_restarts_ >= 1
+    assert same_bits(undisturbed, disturbed)
+    assert disturbed.loss_curve_ == undisturbed.loss_curve_
+    wait_for_two_workers(client)
