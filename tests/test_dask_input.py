@@ -92,6 +92,16 @@ def test_mismatched_chunks(client, data, no_training):
     assert_cluster_empty(client)
 
 
+def test_sparse_chunks_are_refused(client, data, no_training):
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = data
+    Xd, yd = chunked(100, X, y)
+    Xs = Xd.map_blocks(sparse.csr_matrix, meta=sparse.csr_matrix((0, 0)))
+    with pytest.raises(TypeError, match="dense chunks.*csr_matrix"):
+        bdask.MLPClassifier(**PARAMS).fit(Xs, yd)
+    assert_cluster_empty(client)
+
+
 def test_chunk_without_rows(client, data, no_training):
     X, y = data
     rows = (150, 0, 250)

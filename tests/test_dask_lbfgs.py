@@ -281,6 +281,18 @@ def test_numpy_input_is_the_in_memory_fit(classes3):
     assert_same_bits(a, b)
 
 
+def test_surface_is_bpfasts(client, classes3):
+    """The same parameters; partial_fit only where bpfast offers it."""
+    assert bdask.MLPClassifier().get_params() == bpfast.MLPClassifier().get_params()
+    assert bdask.MLPRegressor().get_params() == bpfast.MLPRegressor().get_params()
+    assert not hasattr(bdask.MLPClassifier(solver="lbfgs"), "partial_fit")
+    assert hasattr(bdask.MLPClassifier(solver="adam"), "partial_fit")
+    assert hasattr(bdask.MLPRegressor(solver="lbfgs"), "partial_fit")
+    X, y = classes3
+    with pytest.raises(ValueError, match="no eval_set or monitor"):
+        bdask.MLPClassifier(**PARAMS).fit(*chunked(100, X, y), monitor=print)
+
+
 def test_warm_start_continues(client, classes3):
     X, y = classes3
     parts = chunked(X.shape[0], X, y)

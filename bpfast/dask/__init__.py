@@ -29,6 +29,7 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 
 import dask
 import distributed
@@ -96,23 +97,20 @@ class _DaskFit:
         if not workers:
             raise RuntimeError("the distributed client has no workers")
         placement = _contiguous_workers(self.rows, workers)
-        raw = []
+        tasks = []
         for (xb, yb, swb), worker in zip(_chunks.blocks(self.X, self.y,
                                                         self.sample_weight), placement):
-            task = dask.delayed(_chunks.raw_chunk, pure=True)(xb, yb, swb, self.dtype)
-            raw.append(client.compute(task, workers=[worker], allow_other_workers=True))
-        self._hold(raw)
+            with dask.annotate(workers=[worker], allow_other_workers=True):
+                tasks.append(dask.delayed(_chunks.raw_chunk, pure=True)(
+                    xb, yb, swb, self.dtype))
+        raw = self._hold(client.compute(tasks))
         summaries = client.gather(self._hold(
-            [client.submit(_chunks.summarize, f, self.classifier, pure=False)
-             for f in raw]))
+            client.map(_chunks.summarize, raw, classifier=self.classifier)))
         _chunks.check_summaries(summaries, self.classifier)
         encoding = self.est._encoding(summaries)
-        chunks = self._hold(
-            [client.submit(_chunks.encode, f, encoding, workers=[w],
-                           allow_other_workers=True, pure=False)
-             for f, w in zip(raw, placement)])
-        weights = client.gather(self._hold(
-            [client.submit(_chunks.chunk_weight, f, pure=False) for f in chunks]))
+        # each chunk encoded where its raw chunk is (the scheduler's choice)
+        chunks = self._hold(client.map(_chunks.encode, raw, encoding=encoding))
+        weights = client.gather(self._hold(client.map(_chunks.chunk_weight, chunks)))
         # the raw chunks are needed no longer (the scheduler recomputes them
         # from the graph if an encoded chunk is lost)
         self.futures = list(chunks)
@@ -128,7 +126,7 @@ class _DaskMLP:
         return any(is_dask_collection(a) for a in args)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, **kwargs):
+    def fit(self, X, y, sample_weight=None, *, eval_set=None, monitor=None):
         """Fit the model to X and y: dask arrays or DataFrames chunked by
         rows (the same row chunks for X, y and sample_weight), trained on the
         current distributed client's workers; NumPy input is fitted in memory
@@ -140,10 +138,9 @@ class _DaskMLP:
         """
         if not self._uses_dask(X, y, sample_weight):
             return self._fit(X, y, sample_weight=sample_weight, incremental=False,
-                             **kwargs)
-        if kwargs:
-            raise TypeError("fit on dask collections takes no %s"
-                            % ", ".join(sorted(kwargs)))
+                             eval_set=eval_set, monitor=monitor)
+        if eval_set is not None or monitor is not None:
+            raise ValueError("fit on dask collections takes no eval_set or monitor.")
         with single_threaded_blas():
             return self._fit_dask(X, y, sample_weight)
 
@@ -210,11 +207,10 @@ class _DaskMLP:
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
 
-    def partial_fit(self, X, y, *args, **kwargs):
-        if self._uses_dask(X, y):
+    def _refuse_dask(self, *args):
+        if self._uses_dask(*args):
             raise TypeError("bpfast.dask's partial_fit takes NumPy input only; fit "
                             "trains on dask collections.")
-        return super().partial_fit(X, y, *args, **kwargs)
 
     # -- prediction ------------------------------------------------------------
     def _in_memory(self):
@@ -265,6 +261,13 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
     def _n_outputs(self, summaries, encoding):
         return 1 if encoding.classes.shape[0] == 2 else encoding.classes.shape[0]
 
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None, *, monitor=None):
+        """bpfast's partial_fit, on NumPy input."""
+        self._refuse_dask(X, y, sample_weight)
+        return super().partial_fit(X, y, sample_weight=sample_weight, classes=classes,
+                                   monitor=monitor)
+
     def predict_proba(self, X):
         """Probability estimates; a dask array for dask input."""
         if not self._uses_dask(X):
@@ -291,3 +294,9 @@ class MLPRegressor(_DaskMLP, _mlp.MLPRegressor):
 
     def _n_outputs(self, summaries, encoding):
         return summaries[0]["n_outputs"]
+
+    @available_if(lambda est: True)
+    def partial_fit(self, X, y, sample_weight=None, *, monitor=None):
+        """bpfast's partial_fit, on NumPy input."""
+        self._refuse_dask(X, y, sample_weight)
+        return super().partial_fit(X, y, sample_weight=sample_weight, monitor=monitor)

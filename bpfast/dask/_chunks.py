@@ -84,6 +84,9 @@ def row_chunked(X, y, sample_weight):
                 "(its partitions' lengths are then computed).")
     if X.dtype.kind not in "fiub":
         raise ValueError(f"X must hold numbers; got dtype {X.dtype}.")
+    if not isinstance(getattr(X, "_meta", None), np.ndarray):
+        raise TypeError("bpfast.dask fits dense chunks (NumPy blocks); X's blocks are "
+                        f"{type(getattr(X, '_meta', None)).__name__}.")
     if X.chunks[0] != y.chunks[0]:
         raise ValueError(
             "X and y must be chunked alike along the rows: X's row chunks are "
