@@ -13,7 +13,7 @@ from sklearn.datasets import make_classification
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 bdask = pytest.importorskip("bpfast.dask")
-from bpfast.dask import _stochastic  # noqa: E402
+from bpfast.dask import _shards, _stochastic  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -41,6 +41,18 @@ def parts():
 def same_bits(a, b):
     return all(np.array_equal(x, y) for x, y in zip(a.coefs_ + a.intercepts_,
                                                     b.coefs_ + b.intercepts_))
+
+
+def kill_a_worker_soon(client, delay):
+    """os._exit in the first worker `delay` seconds from now; returns at once."""
+    def exit_later(delay):
+        import os
+        import threading
+        threading.Timer(delay, os._exit, (1,)).start()
+
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    client.run(exit_later, delay, workers=[victim])
+    return victim
 
 
 def kill_a_worker(client, timeout=20):
@@ -116,4 +128,39 @@ def test_adam_survives_a_killed_worker(client, parts, monkeypatch):
     assert disturbed.n_restarts_ >= 1
     assert same_bits(undisturbed, disturbed)
     assert disturbed.loss_curve_ == undisturbed.loss_curve_
+    wait_for_two_workers(client)
+
+
+def slow_shard_class(seconds):
+    """A Shard that takes `seconds` longer to answer an evaluation (defined
+    here, so that cloudpickle ships the class itself to the workers)."""
+    class SlowShard(_shards.Shard):
+        def loss_gradient(self, x):
+            time.sleep(seconds)
+            return super().loss_gradient(x)
+    return SlowShard
+
+
+def test_death_during_an_evaluation(client, parts, monkeypatch):
+    """The worker dies while the client waits for its shard's answer: the
+    call, which would never be answered, is given up and repeated."""
+    params = dict(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=6, tol=0.0,
+                  random_state=0)
+    undisturbed = bdask.MLPClassifier(**params).fit(*parts)
+    monkeypatch.setattr(_shards, "Shard", slow_shard_class(0.5))
+    real = scipy.optimize.minimize
+
+    def minimize(fun, x0, **kwargs):
+        def evaluate(x):
+            evaluate.calls += 1
+            if evaluate.calls == 3:
+                kill_a_worker_soon(client, 0.2)
+            return fun(x)
+        evaluate.calls = 0
+        return real(evaluate, x0, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", minimize)
+    disturbed = bdask.MLPClassifier(**params).fit(*parts)
+    assert disturbed.n_restarts_ == 1
+    assert same_bits(undisturbed, disturbed) and disturbed.loss_ == undisturbed.loss_
     wait_for_two_workers(client)
