@@ -163,6 +163,20 @@ def test_two_fits_same_bits_on_one_or_two_workers(client, classes3):
     assert_same_bits(first, alone)
 
 
+def test_concurrent_fits_of_the_same_data(client, classes3):
+    """Two fits at once in one client (their chunks' tasks are pure: the
+    same keys) both finish, with the bits of a fit alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = classes3
+    parts = chunked(100, X, y)
+    with ThreadPoolExecutor(2) as pool:
+        fits = list(pool.map(lambda _: bdask.MLPClassifier(**PARAMS).fit(*parts),
+                             range(2)))
+    assert_same_bits(*fits)
+    assert_same_bits(fits[0], bdask.MLPClassifier(**PARAMS).fit(*parts))
+
+
 def test_placement_does_not_matter(client, classes3):
     """The same chunks persisted on one worker, then on the other: the shards
     hold other chunks, the tree's sums are the same."""

@@ -80,9 +80,11 @@ class _DaskFit:
         self.chunks = None     # the encoded chunks' futures
 
     def close(self):
+        """Release the fit's futures: this fit's hold on them only (another
+        fit of the same data in this client may share their keys)."""
         futures, self.futures, self.chunks = self.futures, [], None
-        if futures:
-            self.client.cancel(futures)
+        for future in futures:
+            future.release()
 
     def _hold(self, futures):
         self.futures.extend(futures)

@@ -154,6 +154,9 @@ class ShardPool:
         futures = [f for _, f, _, _ in self._actors]
         self._actors = []
         if futures:
+            # cancelled, not merely released: each actor's proxy holds a
+            # future of its own to the same key (the keys are this pool's
+            # alone: pure=False)
             self.client.cancel(futures)
 
     def _placement(self):
