@@ -284,6 +284,15 @@ def test_dataframe_input_and_pickle(client, classes3):
     np.testing.assert_array_equal(copy.predict(pdf), fitted.predict(pdf))
 
 
+def test_column_of_labels_is_one_output(client, binary):
+    X, y = binary
+    params = dict(PARAMS, max_iter=10)
+    flat = bdask.MLPClassifier(**params).fit(*chunked(100, X, y))
+    column = bdask.MLPClassifier(**params).fit(*chunked(100, X, y.reshape(-1, 1)))
+    assert_same_bits(flat, column)
+    assert column.n_outputs_ == 1
+
+
 def test_numpy_input_is_the_in_memory_fit(classes3):
     """No client needed: NumPy input is bpfast's own fit."""
     X, y = classes3

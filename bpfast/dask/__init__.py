@@ -37,7 +37,7 @@ import distributed
 from .. import _mlp
 from .._solvers import STOCHASTIC_SOLVERS
 from .._threads import single_threaded_blas
-from . import _chunks, _lbfgs, _predict, _stochastic
+from . import _chunks, _lbfgs, _predict, _shards, _stochastic
 from ._chunks import is_dask_collection
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -80,15 +80,12 @@ class _DaskFit:
         self.chunks = None     # the encoded chunks' futures
 
     def close(self):
-        """Release the fit's futures: this fit's hold on them only (another
-        fit of the same data in this client may share their keys)."""
-        futures, self.futures, self.chunks = self.futures, [], None
+        """Release the futures the fit holds (self.futures): this fit's hold
+        on them only (another fit of the same data in this client may share
+        their keys)."""
+        futures, self.futures = self.futures, []
         for future in futures:
             future.release()
-
-    def _hold(self, futures):
-        self.futures.extend(futures)
-        return futures
 
     def prepare(self):
         """Compute the chunks on the workers, check them (ValueError before
@@ -105,18 +102,26 @@ class _DaskFit:
             with dask.annotate(workers=[worker], allow_other_workers=True):
                 tasks.append(dask.delayed(_chunks.raw_chunk, pure=True)(
                     xb, yb, swb, self.dtype))
-        raw = self._hold(client.compute(tasks))
-        summaries = client.gather(self._hold(
-            client.map(_chunks.summarize, raw, classifier=self.classifier)))
-        _chunks.check_summaries(summaries, self.classifier)
-        encoding = self.est._encoding(summaries)
-        # each chunk encoded where its raw chunk is (the scheduler's choice)
-        chunks = self._hold(client.map(_chunks.encode, raw, encoding=encoding))
-        weights = client.gather(self._hold(client.map(_chunks.chunk_weight, chunks)))
-        # the raw chunks are needed no longer (the scheduler recomputes them
-        # from the graph if an encoded chunk is lost)
-        self.futures = list(chunks)
-        self.chunks = chunks
+        raw = client.compute(tasks)
+        passing = list(raw)    # futures needed during prepare() only
+        try:
+            summary_futures = client.map(_chunks.summarize, raw,
+                                         classifier=self.classifier)
+            passing += summary_futures
+            summaries = client.gather(summary_futures)
+            _chunks.check_summaries(summaries, self.classifier)
+            encoding = self.est._encoding(summaries)
+            # each chunk encoded where its raw chunk is (the scheduler's choice)
+            self.chunks = client.map(_chunks.encode, raw, encoding=encoding)
+            self.futures = list(self.chunks)
+            weight_futures = client.map(_chunks.chunk_weight, self.chunks)
+            passing += weight_futures
+            weights = client.gather(weight_futures)
+        finally:
+            # the scheduler recomputes a raw chunk from the graph if an
+            # encoded one is lost
+            for future in passing:
+                future.release()
         return summaries, encoding, weights
 
 
@@ -176,9 +181,9 @@ class _DaskMLP:
             if self.solver in STOCHASTIC_SOLVERS:
                 seed = int(self._random_state.randint(np.iinfo(np.int32).max))
                 extra = _stochastic.trainer_options(self, min(fit.rows), seed)
-            spec = _lbfgs.net_spec(net, self.alpha, self.l1_ratio,
-                                   [w for _, w in weights], **extra)
-            with _lbfgs.ShardPool(fit.client, fit.chunks, spec) as pool:
+            spec = _shards.net_spec(net, self.alpha, self.l1_ratio,
+                                    [w for _, w in weights], **extra)
+            with _shards.ShardPool(fit.client, fit.chunks, spec) as pool:
                 if self.solver in STOCHASTIC_SOLVERS:
                     _stochastic.fit_stochastic(self, pool, net, sum(fit.rows))
                 else:

@@ -146,6 +146,8 @@ class RawChunk:
 def raw_chunk(X, y, sample_weight, dtype):
     X = np.ascontiguousarray(X, dtype=dtype)
     y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:     # a column: one output (column_or_1d)
+        y = y.reshape(-1)
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight)
     return RawChunk(X, y, sample_weight)

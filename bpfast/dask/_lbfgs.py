@@ -20,35 +20,12 @@ import numpy as np
 import scipy.optimize
 
 from .._warnings import lbfgs_not_converged
-from ._shards import NetSpec, ShardPool
-
-
-def shares(weight_sums):
-    """(each chunk's share of the weight sum, the sum, the first chunk of
-    nonzero weight), the sum taken in chunk order."""
-    total = 0.0
-    for s in weight_sums:
-        total += s
-    if total == 0:
-        raise ValueError("Sample weights sum to zero: they must contain at least one "
-                         "non-zero number.")
-    first = next(c for c, s in enumerate(weight_sums) if s != 0)
-    return [s / total for s in weight_sums], total, first
-
-
-def net_spec(net, alpha, l1_ratio, weight_sums, **extra):
-    chunk_shares, _, first = shares(weight_sums)
-    return NetSpec(units=[int(u) for u in net.units], activation=net.activation,
-                   output=net.output, dtype=net.dtype.name, slope=net.slope,
-                   alpha=float(alpha), l1_ratio=float(l1_ratio),
-                   n_chunks=len(weight_sums), shares=chunk_shares,
-                   penalty_chunk=first, extra=extra)
 
 
 def fit_lbfgs(pool, net, max_iter, max_fun, tol):
-    """Minimise the loss over the pool's chunks from net.params; returns
-    (n_iter, final loss) with net.params holding the solution, as
-    _solvers.fit_lbfgs does in memory."""
+    """Minimise the loss over the pool's chunks (a _shards.ShardPool) from
+    net.params; returns (n_iter, final loss) with net.params holding the
+    solution, as _solvers.fit_lbfgs does in memory."""
 
     def fun(x):
         loss, grad = pool.reduce("loss_gradient", x)
@@ -63,5 +40,3 @@ def fit_lbfgs(pool, net, max_iter, max_fun, tol):
     net.params[...] = res.x
     return n_iter, float(res.fun)
 
-
-__all__ = ["ShardPool", "fit_lbfgs", "net_spec", "shares"]

@@ -48,6 +48,29 @@ class NetSpec:
                        slope=self.slope)
 
 
+def shares(weight_sums):
+    """(each chunk's share of the weight sum, the sum, the first chunk of
+    nonzero weight), the sum taken in chunk order."""
+    total = 0.0
+    for s in weight_sums:
+        total += s
+    if total == 0:
+        raise ValueError("Sample weights sum to zero: they must contain at least one "
+                         "non-zero number.")
+    first = next(c for c, s in enumerate(weight_sums) if s != 0)
+    return [s / total for s in weight_sums], total, first
+
+
+def net_spec(net, alpha, l1_ratio, weight_sums, **extra):
+    """The NetSpec of a fit of `net` over chunks of these weight sums."""
+    chunk_shares, _, first = shares(weight_sums)
+    return NetSpec(units=[int(u) for u in net.units], activation=net.activation,
+                   output=net.output, dtype=net.dtype.name, slope=net.slope,
+                   alpha=float(alpha), l1_ratio=float(l1_ratio),
+                   n_chunks=len(weight_sums), shares=chunk_shares,
+                   penalty_chunk=first, extra=extra)
+
+
 class Shard:
     """A worker's chunks of one fit (an Actor: see the module's docstring)."""
 
