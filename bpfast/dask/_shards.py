@@ -157,17 +157,17 @@ class ShardPool:
     death (see the module's docstring). Use as a context manager: leaving it
     releases the actors."""
 
-    def __init__(self, client, chunk_futures, spec, *, max_restarts=3, timeout=60):
+    def __init__(self, client, chunk_futures, spec, *, max_restarts=3, poll=1.0):
         self.client = client
         self.futures = list(chunk_futures)
         self.spec = spec
         self.max_restarts = max_restarts
-        self.timeout = timeout
+        self.poll = poll
         self.restarts = 0
         self._actors = []    # [(worker address, actor future, actor, chunk indices)]
 
     def __enter__(self):
-        self._start()
+        self.call(None)
         return self
 
     def __exit__(self, *exc):
@@ -183,36 +183,42 @@ class ShardPool:
             self.client.cancel(futures)
 
     def _placement(self):
-        """{worker address: [chunk indices]} where the chunks are now."""
+        """{worker address: [chunk indices]} where the chunks are now (after
+        the scheduler has recomputed any that were lost)."""
         from distributed import wait
 
-        wait(self.futures, timeout=self.timeout)
+        wait(self.futures)
         who_has = self.client.who_has(self.futures)
         by_worker = {}
         for c, future in enumerate(self.futures):
             holders = sorted(who_has.get(future.key, ()))
             if not holders:
-                raise RuntimeError(f"chunk {c} of the fit is on no worker")
+                raise _WorkerLost(f"chunk {c} of the fit is on no worker")
             by_worker.setdefault(holders[0], []).append(c)
         return by_worker
 
     def _start(self):
-        self.close()
+        """One shard on each worker holding chunks, holding those chunks."""
         for address, indices in sorted(self._placement().items()):
             future = self.client.submit(
                 Shard, self.spec, indices, *[self.futures[c] for c in indices],
                 actor=True, workers=[address], allow_other_workers=False, pure=False)
             self._actors.append((address, future, None, indices))
-        self._actors = [(a, f, f.result(timeout=self.timeout), i)
-                        for a, f, _, i in self._actors]
+        self._actors = [(a, f, self._wait(f), i) for a, f, _, i in self._actors]
 
     def call(self, method, *args, chunk=None):
         """method(*args) on every shard (only on the one holding `chunk` if
         given): the node values of all, as one dict {(lo, hi): value}, or the
-        one shard's answer. Retried, after the shards are started again where
-        the chunks then are, when a shard's worker is lost."""
+        one shard's answer (method None: only start the shards). When a
+        shard's worker is lost, the shards are started again where the
+        chunks then are and the call is repeated (max_restarts times a
+        fit)."""
         while True:
             try:
+                if not self._actors:
+                    self._start()
+                if method is None:
+                    return None
                 pending = [getattr(actor, method)(*args)
                            for _, _, actor, indices in self._actors
                            if chunk is None or chunk in indices]
@@ -224,16 +230,16 @@ class ShardPool:
                 if self.restarts >= self.max_restarts or not self._lost_after_wait():
                     raise
                 self.restarts += 1
-                self._start()
+                self.close()
 
-    def _wait(self, pending, poll=1.0):
-        """An actor call's answer. A call to a worker that died may never
-        answer (its actor's task waits for a worker it is restricted to):
-        every `poll` seconds without an answer, the shards' workers are
-        checked."""
+    def _wait(self, pending):
+        """The result of a pending actor call or actor creation. One bound to
+        a worker that died may never come (an actor's task waits for the
+        worker it is restricted to): every `poll` seconds without it, the
+        shards' workers are checked."""
         while True:
             try:
-                return pending.result(timeout=poll)
+                return pending.result(timeout=self.poll)
             except TimeoutError:
                 if self._workers_lost():
                     raise _WorkerLost() from None
