@@ -76,6 +76,19 @@ def wait_for_two_workers(client, timeout=30):
     client.wait_for_workers(2, timeout=timeout)
 
 
+def test_worker_processes_compute_the_in_memory_bits(client, parts):
+    """In worker processes (one OpenMP thread each: the nanny's
+    OMP_NUM_THREADS=1) one chunk still gives the in-memory fit's bits (the
+    kernels' results do not depend on their thread count)."""
+    import bpfast
+
+    X, y = (p.compute() for p in parts)
+    params = dict(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=15, random_state=0)
+    fitted = bdask.MLPClassifier(**params).fit(da.from_array(X, chunks=(800, 8)),
+                                               da.from_array(y, chunks=800))
+    assert same_bits(fitted, bpfast.MLPClassifier(**params).fit(X, y))
+
+
 def test_lbfgs_survives_a_killed_worker(client, parts, monkeypatch):
     params = dict(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=25, tol=0.0,
                   random_state=0)

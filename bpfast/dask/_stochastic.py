@@ -28,6 +28,7 @@ from .. import _kernels, _warnings
 from .._network import zeroed_arrays
 from .._solvers import StochasticOptimizer, shuffle_order
 from .._threads import claim_threads, kernel_threads
+from . import _tree
 
 
 def chunk_seed(seed, epoch, chunk):
@@ -72,8 +73,6 @@ class Trainer:
         """[((lo, hi), (loss sum, params, state1, state2, step))] for the
         tree's nodes this shard holds, each chunk trained one epoch from the
         given start, its float values scaled by its share."""
-        from . import _tree
-
         net, optimizer, o = self.net, self.optimizer, self.spec.extra
         optimizer.learning_rate = float(learning_rate)
 
