@@ -132,15 +132,16 @@ def test_one_chunk_is_bit_for_bit(client, classes3, curves, activation):
     assert fitted.n_features_in_ == 10 and fitted.out_activation_ == "softmax"
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity",
+                                        "leaky_relu", "elu"])
 def test_several_chunks_follow_the_loss_curve(client, classes3, curves, activation):
     X, y = classes3
     params = dict(PARAMS, activation=activation)
     # uneven chunks: 6 of 110 rows and one of 40
     in_memory, fitted = fit_both(bdask.MLPClassifier, params, X, y, rows=110)
-    assert len(curves[0]) == 50
+    assert len(curves[0]) == in_memory.n_iter_ > 20   # (identity converges at 25)
     assert relative(curves[1], curves[0]).max() < 1e-10
-    assert fitted.n_iter_ == in_memory.n_iter_ == 50
+    assert fitted.n_iter_ == in_memory.n_iter_
     assert abs(fitted.loss_ - in_memory.loss_) < 1e-10 * in_memory.loss_
     np.testing.assert_array_equal(fitted.predict(X), in_memory.predict(X))
     np.testing.assert_allclose(fitted.predict_proba(X), in_memory.predict_proba(X),
