@@ -76,6 +76,19 @@ def wait_for_two_workers(client, timeout=30):
     client.wait_for_workers(2, timeout=timeout)
 
 
+def assert_cluster_empty(client, patience=10.0):
+    """No task on the scheduler and no actor on the workers once the fit is
+    over, the restarted shards included."""
+    deadline = time.monotonic() + patience
+    while True:
+        tasks = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+        actors = sum(client.run(lambda dask_worker: len(dask_worker.state.actors)).values())
+        if (tasks, actors) == (0, 0):
+            return
+        assert time.monotonic() < deadline, f"left: {tasks} tasks, {actors} actors"
+        time.sleep(0.1)
+
+
 def test_worker_processes_compute_the_in_memory_bits(client, parts):
     """In worker processes (one OpenMP thread each: the nanny's
     OMP_NUM_THREADS=1) one chunk still gives the in-memory fit's bits (the
@@ -116,6 +129,7 @@ def test_lbfgs_survives_a_killed_worker(client, parts, monkeypatch):
     assert disturbed.loss_ == undisturbed.loss_ and disturbed.n_iter_ == 25
     assert elapsed < 60
     wait_for_two_workers(client)
+    assert_cluster_empty(client)
 
 
 def test_adam_survives_a_killed_worker(client, parts, monkeypatch):

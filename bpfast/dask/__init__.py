@@ -247,7 +247,11 @@ class _DaskMLP:
 
 class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
     """bpfast's MLPClassifier, fitted on a Dask cluster (see the module's
-    docstring). Takes 1-d class labels (binary or multiclass)."""
+    docstring). Takes 1-d class labels (binary or multiclass).
+
+    Beyond bpfast's attributes, a fit on dask collections sets
+    ``n_restarts_``: how many times the fit's shards were started again
+    after a worker was lost."""
 
     @staticmethod
     def _memory_class():
@@ -290,7 +294,7 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
 
 class MLPRegressor(_DaskMLP, _mlp.MLPRegressor):
     """bpfast's MLPRegressor, fitted on a Dask cluster (see the module's
-    docstring)."""
+    docstring and MLPClassifier's for ``n_restarts_``)."""
 
     @staticmethod
     def _memory_class():
