@@ -27,6 +27,12 @@ test extra does not have it, so this part is skipped without it) is read
 before the fit and sampled every 50 ms during it. The target: growth
 under 10% of X's size.
 
+Parity. How far several chunks follow the in-memory fit: --parity-rows rows
+in 8 chunks, --parity-iterations L-BFGS iterations (tol=0) in memory and
+on the cluster; the loss at every iteration (SciPy's callback), the first
+iteration whose relative difference passes 1e-10, and the share of equal
+predictions at the end.
+
 Results go to <out-dir>/dask_scale.json; the run ends with markdown tables.
 """
 
@@ -45,6 +51,31 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__" and str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+class LossRecorder:
+    """The loss at every L-BFGS iteration of the fits run inside, one list a
+    fit (through scipy.optimize.minimize's callback)."""
+
+    def __init__(self):
+        import scipy.optimize
+
+        self.module = scipy.optimize
+        self.real = scipy.optimize.minimize
+        self.curves = []
+
+    def __enter__(self):
+        def minimize(fun, x0, **kwargs):
+            curve = []
+            self.curves.append(curve)
+            return self.real(fun, x0, callback=lambda intermediate_result: curve.append(
+                intermediate_result.fun), **kwargs)
+
+        self.module.minimize = minimize
+        return self
+
+    def __exit__(self, *exc):
+        self.module.minimize = self.real
 
 
 class EvaluationClock:
@@ -150,6 +181,36 @@ def scale_part(args, cores):
     return results
 
 
+def parity_part(args, cores):
+    import bpfast
+    import bpfast.dask as bdask
+
+    lc, client = cluster(2, cores)
+    try:
+        X, y = generated(args.parity_rows, args.features, -(-args.parity_rows // 8),
+                         n_classes=3)
+        X, y = client.persist([X, y])
+        X_local, y_local = client.compute([X, y], sync=True)
+        params = fit_params(args, args.parity_iterations)
+        with LossRecorder() as recorder:
+            local = bpfast.MLPClassifier(**params).fit(X_local, y_local)
+            fitted = bdask.MLPClassifier(**params).fit(X, y)
+        same = float((local.predict(X_local) == fitted.predict(X_local)).mean())
+    finally:
+        client.close()
+        lc.close()
+    a, b = (np.asarray(c) for c in recorder.curves)
+    n = min(len(a), len(b))
+    rel = np.abs(a[:n] - b[:n]) / np.abs(a[:n])
+    over = np.nonzero(rel > 1e-10)[0]
+    result = {"rows": args.parity_rows, "chunks": 8, "iterations": [len(a), len(b)],
+              "relative": rel.tolist(), "max_first_50": float(rel[:50].max()),
+              "first_above_1e-10": int(over[0]) + 1 if len(over) else None,
+              "same_predictions": same}
+    print({k: v for k, v in result.items() if k != "relative"}, flush=True)
+    return result
+
+
 def memory_part(args, cores):
     try:
         import psutil
@@ -194,7 +255,7 @@ def memory_part(args, cores):
     return result
 
 
-def tables(scale, memory):
+def tables(scale, memory, parity=None):
     lines = ["| side | threads a worker | fit (s) | evaluations | s / evaluation | "
              "overhead / evaluation (ms) |", "|---|---|---|---|---|---|"]
     for r in scale:
@@ -209,6 +270,17 @@ def tables(scale, memory):
                       memory["rows"], memory["features"], memory["x_bytes"] / 1e9,
                       memory["rss_before"] / 1e9, memory["growth"] / 1e6,
                       100 * memory["growth_share"])]
+    if parity is not None:
+        rel = np.asarray(parity["relative"])
+        marks = [m for m in (10, 25, 50, 75, 100, 150, 200) if m <= rel.shape[0]]
+        lines += ["", "| %d rows, 8 chunks | " % parity["rows"]
+                  + " | ".join("first %d iterations" % m for m in marks)
+                  + " | first above 1e-10 | same predictions |",
+                  "|---|" + "---|" * (len(marks) + 2),
+                  "| largest relative loss difference | "
+                  + " | ".join("%.1e" % rel[:m].max() for m in marks)
+                  + " | %s | %.4f |" % (parity["first_above_1e-10"],
+                                        parity["same_predictions"])]
     return "\n".join(lines)
 
 
@@ -225,6 +297,9 @@ def parse(argv):
     p.add_argument("--memory-features", type=int, default=100)
     p.add_argument("--memory-iterations", type=int, default=2)
     p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--parity-rows", type=int, default=200_000)
+    p.add_argument("--parity-iterations", type=int, default=150)
+    p.add_argument("--no-parity", action="store_true")
     p.add_argument("--quick", action="store_true",
                    help="small sizes, to check that the script runs")
     p.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
@@ -232,6 +307,7 @@ def parse(argv):
     if args.quick:
         args.rows, args.features, args.hidden, args.iterations = 40_000, 16, [16], 3
         args.memory_rows, args.memory_features = 100_000, 20
+        args.parity_rows, args.parity_iterations = 20_000, 30
     return args
 
 
@@ -242,14 +318,16 @@ def main(argv=None):
 
     cores = kernel_threads()
     scale = scale_part(args, cores)
+    parity = None if args.no_parity else parity_part(args, cores)
     memory = None if args.no_memory else memory_part(args, cores)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     record = {"machine": platform.platform(), "python": platform.python_version(),
               "cores": cores, "args": vars(args), "scale": scale, "memory": memory,
+              "parity": parity,
               "loadavg_after": os.getloadavg()}
     (out / "dask_scale.json").write_text(json.dumps(record, indent=1))
-    print(tables(scale, memory))
+    print(tables(scale, memory, parity))
 
 
 if __name__ == "__main__":
