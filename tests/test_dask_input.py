@@ -77,6 +77,10 @@ def test_unknown_chunk_sizes(client, data, no_training):
     keep = da.from_array(X[:, 0] > -10, chunks=100)
     with pytest.raises(ValueError, match="unknown chunk sizes.*compute_chunk_sizes"):
         bdask.MLPClassifier(**PARAMS).fit(Xd[keep], yd[keep])
+    with pytest.raises(ValueError, match="^X has unknown chunk sizes"):
+        bdask.MLPClassifier(**PARAMS).fit(Xd[keep], y)
+    with pytest.raises(ValueError, match="^y has unknown chunk sizes"):
+        bdask.MLPClassifier(**PARAMS).fit(Xd, yd[keep])
     assert_cluster_empty(client)
 
 

@@ -294,6 +294,14 @@ def test_column_of_labels_is_one_output(client, binary):
     assert column.n_outputs_ == 1
 
 
+def test_numpy_targets_beside_dask_rows(client, binary):
+    X, y = binary
+    Xd, yd = chunked(100, X, y)
+    params = dict(PARAMS, max_iter=10)
+    assert_same_bits(bdask.MLPClassifier(**params).fit(Xd, yd),
+                     bdask.MLPClassifier(**params).fit(Xd, y))
+
+
 def test_numpy_input_is_the_in_memory_fit(classes3):
     """No client needed: NumPy input is bpfast's own fit."""
     X, y = classes3

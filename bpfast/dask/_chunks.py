@@ -64,6 +64,14 @@ def _describe(chunks, limit=6):
     return "(%s, ... %d chunks)" % (", ".join(map(str, chunks[:limit])), len(chunks))
 
 
+def _known_chunks(arr, name):
+    if any(np.isnan(c) for c in arr.chunks[0]):
+        raise ValueError(
+            f"{name} has unknown chunk sizes (rows per chunk); call "
+            f"{name}.compute_chunk_sizes() first, or pass the DataFrame itself "
+            "(its partitions' lengths are then computed).")
+
+
 def row_chunked(X, y, sample_weight):
     """(X, y, sample_weight) as dask arrays with the same known row chunks,
     X in one column chunk: ValueError (before anything is computed but a
@@ -71,17 +79,20 @@ def row_chunked(X, y, sample_weight):
     import dask.array as da
 
     X = _as_array(X, "X", True)
+    _known_chunks(X, "X")
+    if not is_dask_collection(y):
+        # NumPy targets (in the client's memory already) go into the graph,
+        # chunked as X's rows
+        y = np.asarray(y)
+        if y.shape[:1] != X.shape[:1]:
+            raise ValueError(f"X has {X.shape[0]} rows, y {y.shape[:1] or 'none'}.")
+        y = da.from_array(y, chunks=(X.chunks[0],) + y.shape[1:])
     y = _as_array(y, "y", True)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-d (rows, features); got {X.ndim} dimensions.")
     if y.ndim not in (1, 2):
         raise ValueError(f"y must be 1-d or 2-d; got {y.ndim} dimensions.")
-    for name, arr in (("X", X), ("y", y)):
-        if any(np.isnan(c) for c in arr.chunks[0]):
-            raise ValueError(
-                f"{name} has unknown chunk sizes (rows per chunk); call "
-                f"{name}.compute_chunk_sizes() first, or pass the DataFrame itself "
-                "(its partitions' lengths are then computed).")
+    _known_chunks(y, "y")
     if X.dtype.kind not in "fiub":
         raise ValueError(f"X must hold numbers; got dtype {X.dtype}.")
     if not isinstance(getattr(X, "_meta", None), np.ndarray):
