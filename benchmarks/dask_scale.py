@@ -33,6 +33,10 @@ on the cluster; the loss at every iteration (SciPy's callback), the first
 iteration whose relative difference passes 1e-10, and the share of equal
 predictions at the end.
 
+Stochastic. bpfast.dask's adam (chunk-averaged epochs: a different model)
+against the in-memory adam, per epoch: --parity-rows rows, --adam-epochs
+epochs, in memory and in 2 and 8 chunks on 2 workers.
+
 Results go to <out-dir>/dask_scale.json; the run ends with markdown tables.
 """
 
@@ -211,6 +215,44 @@ def parity_part(args, cores):
     return result
 
 
+def stochastic_part(args, cores):
+    import bpfast
+    import bpfast.dask as bdask
+
+    params = dict(hidden_layer_sizes=tuple(args.hidden), solver="adam",
+                  max_iter=args.adam_epochs, learning_rate_init=1e-3, tol=0.0,
+                  random_state=0)
+    lc, client = cluster(2, cores)
+    curves = {}
+    try:
+        X, y = generated(args.parity_rows, args.features, args.parity_rows, n_classes=3)
+        X_local, y_local = client.compute([X, y], sync=True)
+        start = time.perf_counter()
+        curves["in memory"] = (bpfast.MLPClassifier(**params).fit(X_local, y_local)
+                               .loss_curve_, time.perf_counter() - start)
+        for n_chunks in (2, 8):
+            rows = -(-args.parity_rows // n_chunks)
+            Xd = da_from(X_local, rows)
+            yd = da_from(y_local, rows)
+            start = time.perf_counter()
+            curves[f"bpfast.dask, {n_chunks} chunks"] = (
+                bdask.MLPClassifier(**params).fit(Xd, yd).loss_curve_,
+                time.perf_counter() - start)
+    finally:
+        client.close()
+        lc.close()
+    result = {name: {"loss_curve": list(map(float, c)), "fit_s": t}
+              for name, (c, t) in curves.items()}
+    print({k: (v["loss_curve"][-1], v["fit_s"]) for k, v in result.items()}, flush=True)
+    return result
+
+
+def da_from(array, rows):
+    import dask.array as da
+
+    return da.from_array(array, chunks=(rows,) + array.shape[1:])
+
+
 def memory_part(args, cores):
     try:
         import psutil
@@ -255,7 +297,7 @@ def memory_part(args, cores):
     return result
 
 
-def tables(scale, memory, parity=None):
+def tables(scale, memory, parity=None, stochastic=None):
     lines = ["| side | threads a worker | fit (s) | evaluations | s / evaluation | "
              "overhead / evaluation (ms) |", "|---|---|---|---|---|---|"]
     for r in scale:
@@ -272,7 +314,8 @@ def tables(scale, memory, parity=None):
                       100 * memory["growth_share"])]
     if parity is not None:
         rel = np.asarray(parity["relative"])
-        marks = [m for m in (10, 25, 50, 75, 100, 150, 200) if m <= rel.shape[0]]
+        n = rel.shape[0]
+        marks = [m for m in (10, 25, 50, 75, 100, 150, 200) if m < n] + [n]
         lines += ["", "| %d rows, 8 chunks | " % parity["rows"]
                   + " | ".join("first %d iterations" % m for m in marks)
                   + " | first above 1e-10 | same predictions |",
@@ -281,6 +324,14 @@ def tables(scale, memory, parity=None):
                   + " | ".join("%.1e" % rel[:m].max() for m in marks)
                   + " | %s | %.4f |" % (parity["first_above_1e-10"],
                                         parity["same_predictions"])]
+    if stochastic is not None:
+        epochs = len(next(iter(stochastic.values()))["loss_curve"])
+        marks = sorted({1, 2, 3, 5, epochs} & set(range(1, epochs + 1)))
+        lines += ["", "| adam, loss at epoch | " + " | ".join(map(str, marks))
+                  + " | fit (s) |", "|---|" + "---|" * (len(marks) + 1)]
+        for name, r in stochastic.items():
+            lines.append("| %s | " % name + " | ".join(
+                "%.4f" % r["loss_curve"][m - 1] for m in marks) + " | %.1f |" % r["fit_s"])
     return "\n".join(lines)
 
 
@@ -300,6 +351,8 @@ def parse(argv):
     p.add_argument("--parity-rows", type=int, default=200_000)
     p.add_argument("--parity-iterations", type=int, default=150)
     p.add_argument("--no-parity", action="store_true")
+    p.add_argument("--adam-epochs", type=int, default=10)
+    p.add_argument("--no-stochastic", action="store_true")
     p.add_argument("--quick", action="store_true",
                    help="small sizes, to check that the script runs")
     p.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
@@ -308,6 +361,7 @@ def parse(argv):
         args.rows, args.features, args.hidden, args.iterations = 40_000, 16, [16], 3
         args.memory_rows, args.memory_features = 100_000, 20
         args.parity_rows, args.parity_iterations = 20_000, 30
+        args.adam_epochs = 3
     return args
 
 
@@ -319,15 +373,16 @@ def main(argv=None):
     cores = kernel_threads()
     scale = scale_part(args, cores)
     parity = None if args.no_parity else parity_part(args, cores)
+    stochastic = None if args.no_stochastic else stochastic_part(args, cores)
     memory = None if args.no_memory else memory_part(args, cores)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     record = {"machine": platform.platform(), "python": platform.python_version(),
               "cores": cores, "args": vars(args), "scale": scale, "memory": memory,
-              "parity": parity,
+              "parity": parity, "stochastic": stochastic,
               "loadavg_after": os.getloadavg()}
     (out / "dask_scale.json").write_text(json.dumps(record, indent=1))
-    print(tables(scale, memory, parity))
+    print(tables(scale, memory, parity, stochastic))
 
 
 if __name__ == "__main__":
