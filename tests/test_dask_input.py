@@ -116,6 +116,20 @@ def test_chunk_without_rows(client, data, no_training):
     assert_cluster_empty(client)
 
 
+def test_one_row_chunks_are_enough(client, data):
+    """A chunk needs one row, no more (the kernels' blocks shrink to fit)."""
+    X, y = data
+    rows = (1, 1, 198, 1, 199)
+    model = bdask.MLPClassifier(**PARAMS).fit(da.from_array(X, chunks=(rows, (6,))),
+                                              da.from_array(y, chunks=(rows,)))
+    reference = bdask.MLPClassifier(**PARAMS).fit(*chunked(400, X, y))
+    assert abs(model.loss_ - reference.loss_) < 1e-12 * reference.loss_
+    adam = bdask.MLPClassifier(**dict(PARAMS, solver="adam")).fit(
+        da.from_array(X, chunks=(rows, (6,))), da.from_array(y, chunks=(rows,)))
+    assert len(adam.loss_curve_) == 5
+    assert_cluster_empty(client)
+
+
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_nan_in_a_chunk(client, data, no_training, value):
     X, y = data
