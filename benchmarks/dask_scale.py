@@ -1,4 +1,4 @@
-"""bpfast.dask's L-BFGS on a LocalCluster against bpfast in memory: time an evaluation, and the client's memory.
+"""bpfast.dask on LocalClusters against bpfast in memory: speed, parity, client memory.
 
     python benchmarks/dask_scale.py                      # full run (see below)
     python benchmarks/dask_scale.py --quick              # a smoke run (~30 s)

@@ -1,4 +1,4 @@
-"""Train bpfast data-parallel on a Dask cluster with bpfast.dask: the in-memory model, the rows on the workers.
+"""Train bpfast data-parallel on a Dask cluster: the in-memory model, the rows on the workers.
 
     pip install "dask[array]" distributed
     python examples/dask_fit.py                                  # a LocalCluster here

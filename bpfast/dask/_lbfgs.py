@@ -1,4 +1,4 @@
-"""L-BFGS over a fit's chunks: the in-memory fit's optimizer, the loss summed on the workers.
+"""L-BFGS over a fit's chunks: the in-memory optimizer, the loss summed on the workers.
 
 The client runs SciPy's L-BFGS-B exactly as bpfast's in-memory fit does
 (_solvers.fit_lbfgs: the same initial vector, options and BLAS pinned to
