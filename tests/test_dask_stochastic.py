@@ -155,6 +155,16 @@ def test_continues_in_memory(client, data):
         fitted.partial_fit(*chunked(300, X, y))
 
 
+def test_verbose_prints_the_in_memory_lines(client, data, capsys, monkeypatch):
+    monkeypatch.setenv("BPFAST_PROGRESS", "plain")
+    X, y = data
+    fitted = bdask.MLPClassifier(**dict(PARAMS, solver="sgd", verbose=True, max_iter=3)
+                                 ).fit(*chunked(400, X, y))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["Iteration %d, loss = %.8f" % (i + 1, loss)
+                     for i, loss in enumerate(fitted.loss_curve_)]
+
+
 def test_early_stopping_is_refused(client, data):
     X, y = data
     with pytest.raises(ValueError, match="early_stopping"):

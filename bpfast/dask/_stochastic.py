@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import _kernels, _warnings
 from .._network import zeroed_arrays
+from .._progress import make_progress
 from .._solvers import StochasticOptimizer, shuffle_order
 from .._threads import claim_threads, kernel_threads
 from . import _tree
@@ -117,32 +118,41 @@ def trainer_options(est, n_rows_min, seed):
 
 
 def fit_stochastic(est, pool, net, n_samples):
-    """The epoch loop on the client (the in-memory fit's bookkeeping; see the
-    module's docstring for what an epoch is)."""
+    """The epoch loop on the client (the in-memory fit's bookkeeping and
+    verbose output; see the module's docstring for what an epoch is)."""
     optimizer = est._make_optimizer(net)
     est._optimizer = optimizer
     dtype = net.dtype
+    progress = make_progress(est.verbose, est.max_iter)
     est.n_iter_ = 0
-    for epoch in range(est.max_iter):
-        total, params, state1, state2, step = pool.reduce(
-            "train_epoch", net.params, optimizer.state1, optimizer.state2,
-            optimizer.step, epoch, optimizer.learning_rate)
-        net.params[...] = params.astype(dtype)
-        optimizer.state1[...] = state1.astype(dtype)
-        optimizer.state2[...] = state2.astype(dtype)
-        optimizer.step[...] = step
-        est.n_iter_ += 1
-        est.loss_ = total / n_samples
-        est.t_ += n_samples
-        est.loss_curve_.append(est.loss_)
-        est._update_no_improvement_count(False, None, None, 1, None)
-        optimizer.iteration_ends(est.t_)
-        if est._no_improvement_count > est.n_iter_no_change:
-            stop, _ = optimizer.trigger_stopping(
-                "Training loss did not improve more than tol=%f for %d consecutive "
-                "epochs." % (est.tol, est.n_iter_no_change))
-            if stop:
-                break
-            est._no_improvement_count = 0
-        if est.n_iter_ == est.max_iter:
-            _warnings.max_iter_reached(est.max_iter)
+    try:
+        for epoch in range(est.max_iter):
+            total, params, state1, state2, step = pool.reduce(
+                "train_epoch", net.params, optimizer.state1, optimizer.state2,
+                optimizer.step, epoch, optimizer.learning_rate)
+            net.params[...] = params.astype(dtype)
+            optimizer.state1[...] = state1.astype(dtype)
+            optimizer.state2[...] = state2.astype(dtype)
+            optimizer.step[...] = step
+            est.n_iter_ += 1
+            est.loss_ = total / n_samples
+            est.t_ += n_samples
+            est.loss_curve_.append(est.loss_)
+            if progress is not None:
+                progress.epoch(est.n_iter_, est.loss_)
+            est._update_no_improvement_count(False, None, None, 1, progress)
+            optimizer.iteration_ends(est.t_)
+            if est._no_improvement_count > est.n_iter_no_change:
+                stop, msg = optimizer.trigger_stopping(
+                    "Training loss did not improve more than tol=%f for %d "
+                    "consecutive epochs." % (est.tol, est.n_iter_no_change))
+                if progress is not None:
+                    progress.write(msg)
+                if stop:
+                    break
+                est._no_improvement_count = 0
+            if est.n_iter_ == est.max_iter:
+                _warnings.max_iter_reached(est.max_iter)
+    finally:
+        if progress is not None:
+            progress.close()
