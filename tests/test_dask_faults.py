@@ -14,6 +14,7 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 bdask = pytest.importorskip("bpfast.dask")
 from bpfast.dask import _shards, _stochastic  # noqa: E402
+from distributed.comm.core import CommClosedError  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -64,7 +65,10 @@ def kill_a_worker(client, timeout=20):
         threading.Timer(0.05, os._exit, (1,)).start()
 
     victim = sorted(client.scheduler_info()["workers"])[0]
-    client.run(exit_soon, workers=[victim])
+    try:
+        client.run(exit_soon, workers=[victim])
+    except CommClosedError:
+        pass    # on a loaded machine the worker may be gone before its reply is
     deadline = time.monotonic() + timeout
     while victim in client.scheduler_info()["workers"]:
         assert time.monotonic() < deadline, "the worker did not die"
