@@ -30,7 +30,7 @@ gives the same bits on every x86-64 machine.
 """
 
 import importlib
-import importlib.util
+import importlib.machinery
 import os
 import warnings
 
@@ -86,9 +86,14 @@ def built_levels(name="_kernels"):
     """The builds of the module `name` present beside this module, found
     without importing them: a subset of LEVELS, low to high, or
     ("native",)."""
+    # in this package's own directory only: an import system hook of another
+    # copy of bpfast (an editable install's finder, for one) must not lend
+    # it a level that was not built here
     package = __name__.rpartition(".")[0]
+    here = [os.path.dirname(os.path.abspath(__file__))]
     found = tuple(lv for lv in LEVELS + ("native",)
-                  if importlib.util.find_spec(f"{package}.{name}_{lv}") is not None)
+                  if importlib.machinery.PathFinder.find_spec(
+                      f"{package}.{name}_{lv}", here) is not None)
     if "native" in found:
         return ("native",)
     return found

@@ -6,6 +6,7 @@ logic is tested on made-up feature sets, BPFAST_CPU's forcing and fallback in
 fresh processes, and the probe against numpy's own CPU detection.
 """
 import importlib.machinery
+import importlib.util
 import io
 import os
 import pickle
@@ -74,6 +75,26 @@ def test_every_level_built_is_installed():
         assert "baseline" in built or built == ("native",)
     elif sys.platform.startswith("linux"):
         assert built == (LEVELS if _cpu.IS_X86 else ("baseline",))
+
+
+def test_built_levels_look_in_this_package_only(monkeypatch):
+    """Another copy of bpfast reachable through an import hook (an editable
+    install's finder, which answers for every bpfast.* name, while this copy
+    came first on sys.path) lends no level: only the files beside
+    bpfast/_dispatch.py count, or the level chosen would be imported from the
+    other copy."""
+    class OtherCopy:
+        def find_spec(self, fullname, path=None, target=None):
+            if fullname.startswith("bpfast._kernels_") or fullname.startswith("bpfast._random_"):
+                return importlib.machinery.ModuleSpec(fullname, None,
+                                                      origin="/elsewhere/" + fullname)
+            return None
+
+    before = _dispatch.built_levels(), _dispatch.built_levels("_random")
+    monkeypatch.setattr(sys, "meta_path", sys.meta_path + [OtherCopy()])
+    assert importlib.util.find_spec("bpfast._kernels_native") is not None  # the hook answers
+    assert (_dispatch.built_levels(), _dispatch.built_levels("_random")) == before
+    assert "native" not in before or before == ("native",)
 
 
 def test_functions_keep_the_name_bpfast_kernels():
