@@ -127,12 +127,15 @@ def row_chunked(X, y, sample_weight):
 
 
 def blocks(X, y, sample_weight):
-    """The delayed blocks of each row chunk: a list of (X, y, sw) triples
-    (sw None without sample weights)."""
-    xs = X.to_delayed().reshape(-1)
-    ys = y.to_delayed().reshape(-1)
-    sws = (sample_weight.to_delayed().reshape(-1) if sample_weight is not None
-           else [None] * len(xs))
+    """Each row chunk as a one-block dask array: a list of (X, y, sw) triples
+    (sw None without sample weights). A task given a block computes it
+    first. (Not `to_delayed()`: dask 2025.1's delayed blocks of a persisted
+    array hand the tasks the blocks' keys, not their data.)"""
+    n = X.numblocks[0]
+    xs = [X.blocks[i] for i in range(n)]
+    ys = [y.blocks[i] for i in range(n)]
+    sws = ([sample_weight.blocks[i] for i in range(n)] if sample_weight is not None
+           else [None] * n)
     return list(zip(xs, ys, sws))
 
 

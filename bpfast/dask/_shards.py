@@ -15,6 +15,8 @@ again where the chunks now are, and repeats the call: the same bits as if
 nothing had happened.
 """
 
+import asyncio
+import concurrent.futures
 import time
 from dataclasses import dataclass, field
 
@@ -151,6 +153,12 @@ class _WorkerLost(Exception):
     """A shard's worker left the cluster during a call."""
 
 
+# What a future's result(timeout=...) raises when the time is up: on Python
+# 3.10 asyncio's and concurrent.futures' TimeoutError are classes of their
+# own (from 3.11, both are the builtin one).
+_TIMEOUTS = tuple({TimeoutError, asyncio.TimeoutError, concurrent.futures.TimeoutError})
+
+
 class ShardPool:
     """The client's side of a fit's shards: starts one per worker that holds
     chunks, calls them all, sums the tree, restarts them after a worker's
@@ -226,7 +234,10 @@ class ShardPool:
                 if chunk is not None:
                     return answers[0]
                 return {node: value for answer in answers for node, value in answer}
-            except (OSError, RuntimeError, TimeoutError, _WorkerLost):
+            # (dask 2025.1 raises ValueError("Worker holding Actor was lost");
+            # newer releases other errors: which one matters less than
+            # whether a shard's worker is gone, checked before retrying)
+            except (OSError, RuntimeError, ValueError, _WorkerLost, *_TIMEOUTS):
                 if self.restarts >= self.max_restarts or not self._lost_after_wait():
                     raise
                 self.restarts += 1
@@ -240,7 +251,7 @@ class ShardPool:
         while True:
             try:
                 return pending.result(timeout=self.poll)
-            except TimeoutError:
+            except _TIMEOUTS:
                 if self._workers_lost():
                     raise _WorkerLost() from None
 
