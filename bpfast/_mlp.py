@@ -32,7 +32,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import (_check_feature_names, _check_sample_weight,
                                       check_array, check_is_fitted, validate_data)
 
-from . import _kernels, _warnings
+from . import _docstrings, _kernels, _warnings
 from ._network import Network, as_kernel_csr, kernel_data, zeroed_arrays
 from ._progress import make_progress
 from ._solvers import (STOCHASTIC_SOLVERS, StochasticOptimizer, draw_uniform, fit_lbfgs,
@@ -492,31 +492,69 @@ class _BaseMLP(BaseEstimator):
     def fit(self, X, y, sample_weight=None, *, eval_set=None, monitor=None):
         """Fit the model to data matrix X and target(s) y.
 
+        Trains from new random weights (or, with ``warm_start=True``, from
+        the previous fit's) until the solver's stopping rule or
+        ``max_iter``.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+            The input data; float32 data trains in float32, anything else
+            in float64.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            The target values (class labels in classification, real numbers
-            in regression).
+            The targets: class labels (or a label indicator matrix, for
+            multilabel classification) for a classifier, real numbers for
+            a regressor.
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
-            An explicit validation set (stochastic solvers). With
-            early_stopping=True it replaces the internal validation split;
-            whenever a validation set exists, ``validation_scores_`` and
-            ``validation_loss_curve_`` (the unpenalised loss on it) are
-            recorded every epoch.
+            Weights of the rows in the loss (and in the validation score
+            of early stopping); None weighs every row 1.
+        eval_set : tuple of (X_val, y_val) or (X_val, y_val, sample_weight_val), \
+default=None
+            Beyond scikit-learn. A validation set of one's own (stochastic solvers
+            only). With ``early_stopping=True`` it replaces the split of
+            ``validation_fraction`` of the training rows; with or without
+            early stopping, ``validation_scores_`` and
+            ``validation_loss_curve_`` (the loss on it, without the
+            penalty) are recorded after every epoch. Its classes must be
+            among those of ``y``.
         monitor : callable, default=None
-            Called after every epoch as ``monitor(epoch, estimator, info)``,
-            where ``epoch`` counts the epochs trained so far and ``info`` holds
-            ``loss`` and, with a validation set, ``validation_score`` and
-            ``validation_loss``. Returning True stops training.
+            Beyond scikit-learn. Called after every epoch (stochastic solvers
+            only) as ``monitor(epoch, estimator, info)``: ``epoch`` counts
+            the epochs recorded in ``loss_curve_``, ``info`` is a dict
+            with the epoch's ``'loss'`` and, when there is a validation
+            set, its ``'validation_score'`` and ``'validation_loss'``.
+            Training stops when it returns True.
 
         Returns
         -------
-        self : object
-            Trained MLP model.
+        object
+            The fitted estimator.
+
+        See Also
+        --------
+        partial_fit : One epoch more on the given data.
+
+        Examples
+        --------
+        >>> from bpfast import MLPClassifier
+        >>> X = [[0., 0.], [0., 1.], [1., 0.], [1., 1.]]
+        >>> y = [0, 1, 1, 0]
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                     random_state=0).fit(X, y)
+        >>> clf.predict(X)
+        array([0, 1, 1, 0])
+
+        A monitor that stops training once the loss falls below 0.6:
+
+        >>> def monitor(epoch, estimator, info):
+        ...     return info["loss"] < 0.6
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.05,
+        ...                     random_state=0).fit(X, y, eval_set=(X, y),
+        ...                                         monitor=monitor)
+        >>> clf.n_iter_, len(clf.validation_loss_curve_)
+        (9, 9)
+        >>> bool(clf.loss_ < 0.6)
+        True
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False,
                          eval_set=eval_set, monitor=monitor)
@@ -602,14 +640,52 @@ class _BaseMLP(BaseEstimator):
         return isinstance(self, ClassifierMixin)
 
     def to_sklearn(self):
-        """This estimator as scikit-learn's MLPClassifier / MLPRegressor: the
-        same hyper-parameters (those scikit-learn has), weights, fitted
-        attributes and optimizer state, so it predicts the same and
-        continues training as this one would. Raises ValueError for the
-        leaky_relu and elu activations, which scikit-learn cannot compute;
-        warns (bpfast.ConversionWarning) where training-only settings
-        (dropout, l1_ratio, class_weight, solver='rmsprop') are dropped.
-        See bpfast.from_sklearn for the way back."""
+        """Convert this estimator to scikit-learn's MLPClassifier / MLPRegressor.
+
+        The scikit-learn estimator gets the hyper-parameters it has, and,
+        if this one is fitted, its weights (in their dtype), its fitted
+        attributes and its optimizer's state: it predicts what this one
+        predicts, and ``fit`` with ``warm_start=True`` or ``partial_fit``
+        continues as this one would.
+
+        Returns
+        -------
+        sklearn.neural_network.MLPClassifier or MLPRegressor
+            The scikit-learn estimator.
+
+        Raises
+        ------
+        ValueError
+            For ``activation='leaky_relu'`` or ``'elu'``, which
+            scikit-learn cannot compute.
+
+        Warns
+        -----
+        ConversionWarning
+            Where training-only settings without a scikit-learn
+            counterpart (``dropout``, ``l1_ratio``, ``class_weight``,
+            ``solver='rmsprop'``) are dropped: the converted model
+            predicts the same, but trains on without them (an rmsprop fit
+            goes on as adam).
+
+        See Also
+        --------
+        bpfast.from_sklearn : The conversion the other way.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bpfast import MLPClassifier
+        >>> X = [[0., 0.], [0., 1.], [1., 0.], [1., 1.]]
+        >>> y = [0, 1, 1, 0]
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                     random_state=0).fit(X, y)
+        >>> sk = clf.to_sklearn()
+        >>> type(sk).__module__
+        'sklearn.neural_network._multilayer_perceptron'
+        >>> bool(np.allclose(sk.predict_proba(X), clf.predict_proba(X)))
+        True
+        """
         from ._convert import to_sklearn
         return to_sklearn(self)
 
@@ -690,68 +766,59 @@ def _decode(binarizer, Y):
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multi-layer perceptron classifier, a drop-in for scikit-learn's.
+    __doc__ = _docstrings.estimator_doc(
+        "classifier",
+        summary="Multi-layer perceptron classifier, a drop-in for scikit-learn's.",
+        extended="""
+The parameters, defaults, fitted attributes and behaviour of
+:class:`sklearn.neural_network.MLPClassifier`, trained by bpfast's
+compiled kernels: one call per epoch, BLAS products, OpenMP threads, no
+GIL. The parameters beyond scikit-learn's (marked "Beyond
+scikit-learn") default to scikit-learn's behaviour. Binary, multiclass and multilabel
+classification; dense or sparse input.
+""",
+        see_also="""
+sklearn.neural_network.MLPClassifier : The scikit-learn estimator this
+    one replaces.
+bpfast.MLPRegressor : The multi-layer perceptron for regression.
+bpfast.dask.MLPClassifier : This estimator, trained on a Dask cluster.
+bpfast.LossCurveDisplay : Plots ``loss_curve_`` and the validation curves.
+bpfast.check_gradients : Checks the backpropagated gradient of a configuration.
+""",
+        notes=_docstrings.PARITY_NOTES,
+        examples="""
+>>> from sklearn.datasets import make_classification
+>>> from sklearn.model_selection import train_test_split
+>>> from bpfast import MLPClassifier
+>>> X, y = make_classification(n_samples=200, n_features=4, n_redundant=0,
+...                            random_state=0)
+>>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+>>> clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01,
+...                     max_iter=1000, random_state=0).fit(X_train, y_train)
+>>> clf.n_iter_
+875
+>>> clf.predict_proba(X_test[:2]).round(2)
+array([[0.46, 0.54],
+       [1.  , 0.  ]])
+>>> clf.predict(X_test[:5])
+array([1, 0, 0, 0, 1])
+>>> round(clf.score(X_test, y_test), 2)
+0.92
 
-    Same parameters, defaults, attributes and behaviour as
-    ``sklearn.neural_network.MLPClassifier``; training runs in bpfast's
-    compiled kernels (one call per epoch, BLAS products, no GIL).
+The parameters beyond scikit-learn's: RMSProp, dropout, an elastic-net
+penalty, class weights, and a validation set of one's own, whose loss is
+recorded every epoch:
 
-    Parameters
-    ----------
-    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
-        The ith element is the number of neurons in the ith hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation function of the hidden layers.
-    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
-        The weight optimizer.
-    alpha : float, default=0.0001
-        Strength of the L2 penalty, divided by the sample (weight) sum.
-    batch_size : int or 'auto', default='auto'
-        Minibatch size for the stochastic solvers; 'auto' is min(200, n_samples).
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Step-size schedule for sgd.
-    learning_rate_init : float, default=0.001
-        Initial step size (sgd, adam).
-    power_t : float, default=0.5
-        Exponent of 'invscaling'.
-    max_iter : int, default=200
-        Epochs for the stochastic solvers, iterations for lbfgs.
-    shuffle : bool, default=True
-        Shuffle samples every epoch (stochastic solvers).
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling and the early-stopping split; the same
-        seed gives the same draws as scikit-learn.
-    tol : float, default=1e-4
-        Tolerance for the optimisation.
-    verbose : bool, default=False
-        Print progress.
-    warm_start : bool, default=False
-        Reuse the previous solution as initialisation.
-    momentum : float, default=0.9
-        Momentum for sgd.
-    nesterovs_momentum : bool, default=True
-        Use Nesterov's momentum (sgd).
-    early_stopping : bool, default=False
-        Stop when the score on a held-out validation split stops improving.
-    validation_fraction : float, default=0.1
-        Share of the training data held out for early stopping.
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Adam's moment decay rates.
-    epsilon : float, default=1e-8
-        Adam's numerical-stability constant.
-    n_iter_no_change : int, default=10
-        Epochs without `tol` improvement before stopping.
-    max_fun : int, default=15000
-        Maximum loss evaluations for lbfgs.
-
-    Attributes
-    ----------
-    classes_, loss_, best_loss_, loss_curve_, validation_scores_,
-    best_validation_score_, t_, coefs_, intercepts_, n_features_in_,
-    feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
-        As in scikit-learn. ``coefs_`` and ``intercepts_`` are views into one
-        flat parameter vector.
-    """
+>>> clf = MLPClassifier(hidden_layer_sizes=(16,), solver="rmsprop", dropout=0.2,
+...                     l1_ratio=0.5, class_weight="balanced",
+...                     learning_rate_init=0.01, max_iter=300, random_state=0)
+>>> clf = clf.fit(X_train, y_train, eval_set=(X_test, y_test))
+>>> len(clf.loss_curve_), len(clf.validation_loss_curve_)
+(60, 60)
+>>> round(clf.score(X_test, y_test), 2)
+0.94
+""",
+    )
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -850,16 +917,34 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return X, _binarize(self._label_binarizer, y)
 
     def predict(self, X):
-        """Predict using the multi-layer perceptron classifier.
+        """Predict the classes of the rows of X.
+
+        The class of the largest probability of each row (for multilabel
+        classification, each label whose probability exceeds 0.5).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
 
         Returns
         -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            The predicted classes.
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted class of each row (a label indicator row for
+            multilabel classification).
+
+        See Also
+        --------
+        predict_proba : The probabilities of the classes.
+
+        Examples
+        --------
+        >>> from bpfast import MLPClassifier
+        >>> X = [[0., 0.], [0., 1.], [1., 0.], [1., 1.]]
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                     random_state=0).fit(X, ["a", "b", "b", "a"])
+        >>> clf.predict([[0., 1.], [1., 1.]])
+        array(['b', 'a'], dtype='<U1')
         """
         self._check_fitted()
         return self._predict(X)
@@ -878,19 +963,46 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def partial_fit(self, X, y, sample_weight=None, classes=None, *, monitor=None):
         """Update the model with a single epoch over the given data.
 
+        Available for the stochastic solvers ('sgd', 'adam', 'rmsprop')
+        only; the optimizer's state carries over from call to call.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            The class labels (a label indicator matrix for multilabel
+            classification).
         sample_weight : array-like of shape (n_samples,), default=None
-        classes : array of shape (n_classes,), default=None
-            All classes; required on the first call, ignored afterwards.
+            Weights of the rows in the loss; None weighs every row 1.
+        classes : array-like of shape (n_classes,), default=None
+            Every class the calls will see (for a label indicator ``y``,
+            the labels' indices): required on the first call, ignored
+            afterwards.
         monitor : callable, default=None
-            As in :meth:`fit`, called after the epoch.
+            Beyond scikit-learn. Called after the epoch, as in :meth:`fit`;
+            returning True has no further effect here.
 
         Returns
         -------
-        self : object
+        object
+            The updated estimator.
+
+        See Also
+        --------
+        fit : Training until the stopping rule.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bpfast import MLPClassifier
+        >>> X = np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]])
+        >>> y = np.array([0, 1, 1, 0])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+        >>> for _ in range(3):
+        ...     clf = clf.partial_fit(X, y, classes=[0, 1])
+        >>> clf.n_iter_, len(clf.loss_curve_), clf.t_
+        (1, 3, 12)
         """
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
@@ -902,12 +1014,71 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                          monitor=monitor)
 
     def predict_log_proba(self, X):
-        """Log of the probability estimates, shape (n_samples, n_classes)."""
+        """Predict the logarithms of the class probabilities of the rows of X.
+
+        The natural logarithm of :meth:`predict_proba`'s result.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            The natural logarithm of :meth:`predict_proba`'s result, the
+            classes in the order of ``classes_``.
+
+        See Also
+        --------
+        predict_proba : The probabilities themselves.
+
+        Examples
+        --------
+        >>> from bpfast import MLPClassifier
+        >>> X = [[0., 0.], [0., 1.], [1., 0.], [1., 1.]]
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                     random_state=0).fit(X, [0, 1, 1, 0])
+        >>> clf.predict_log_proba(X).shape
+        (4, 2)
+        """
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
 
     def predict_proba(self, X):
-        """Probability estimates, shape (n_samples, n_classes)."""
+        """Predict the class probabilities of the rows of X.
+
+        The output of the network's logistic (binary, multilabel) or
+        softmax (multiclass) layer.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            The probability of each class, in the order of ``classes_``
+            (for multilabel classification, of each label independently).
+
+        See Also
+        --------
+        predict : The most probable class.
+        predict_log_proba : The logarithms of the probabilities.
+
+        Examples
+        --------
+        >>> from bpfast import MLPClassifier
+        >>> X = [[0., 0.], [0., 1.], [1., 0.], [1., 1.]]
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                     random_state=0).fit(X, [0, 1, 1, 0])
+        >>> clf.predict_proba(X).round(2)
+        array([[1., 0.],
+               [0., 1.],
+               [0., 1.],
+               [1., 0.]])
+        """
         self._check_fitted()
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
@@ -929,18 +1100,60 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multi-layer perceptron regressor, a drop-in for scikit-learn's.
+    __doc__ = _docstrings.estimator_doc(
+        "regressor",
+        summary="Multi-layer perceptron regressor, a drop-in for scikit-learn's.",
+        extended="""
+The parameters, defaults, fitted attributes and behaviour of
+:class:`sklearn.neural_network.MLPRegressor`, trained by bpfast's
+compiled kernels: one call per epoch, BLAS products, OpenMP threads, no
+GIL. The parameters beyond scikit-learn's (marked "Beyond
+scikit-learn") default to scikit-learn's behaviour. One or several
+outputs; dense or sparse input. The output layer is linear
+(``loss='squared_error'``) or exponential (``loss='poisson'``).
+""",
+        see_also="""
+sklearn.neural_network.MLPRegressor : The scikit-learn estimator this
+    one replaces.
+bpfast.MLPClassifier : The multi-layer perceptron for classification.
+bpfast.dask.MLPRegressor : This estimator, trained on a Dask cluster.
+bpfast.LossCurveDisplay : Plots ``loss_curve_`` and the validation curves.
+bpfast.check_gradients : Checks the backpropagated gradient of a configuration.
+""",
+        notes=_docstrings.PARITY_NOTES,
+        examples="""
+>>> from sklearn.datasets import make_regression
+>>> from sklearn.model_selection import train_test_split
+>>> from bpfast import MLPRegressor
+>>> X, y = make_regression(n_samples=200, n_features=4, noise=1.0,
+...                        random_state=0)
+>>> y = y / 100
+>>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+>>> reg = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs",
+...                    random_state=0).fit(X_train, y_train)
+>>> reg.n_iter_
+87
+>>> reg.predict(X_test[:3]).round(2)
+array([ 1.37,  0.09, -1.39])
+>>> round(reg.score(X_test, y_test), 4)
+0.9999
 
-    Same parameters, defaults, attributes and behaviour as
-    ``sklearn.neural_network.MLPRegressor`` (see :class:`MLPClassifier` for
-    the shared parameters).
+Counts, with the Poisson loss and an exponential output, trained by
+RMSProp with leaky ReLU units:
 
-    Parameters
-    ----------
-    loss : {'squared_error', 'poisson'}, default='squared_error'
-        Half squared error with identity output, or half Poisson deviance
-        with exp output.
-    """
+>>> import numpy as np
+>>> rng = np.random.RandomState(0)
+>>> X = rng.uniform(size=(200, 3))
+>>> counts = rng.poisson(np.exp(X @ [1.0, -1.0, 0.5]))
+>>> reg = MLPRegressor(loss="poisson", hidden_layer_sizes=(8,), solver="rmsprop",
+...                    activation="leaky_relu", negative_slope=0.05,
+...                    learning_rate_init=0.01, random_state=0).fit(X, counts)
+>>> reg.out_activation_
+'exp'
+>>> reg.predict(X[:3]).round(1)
+array([1.3, 1.7, 1. ])
+""",
+    )
 
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
@@ -997,11 +1210,34 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return y
 
     def predict(self, X):
-        """Predict using the multi-layer perceptron model.
+        """Predict the targets of the rows of X.
+
+        The output of the network's identity (``loss='squared_error'``) or
+        exponential (``loss='poisson'``) layer.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
 
         Returns
         -------
-        y : ndarray of shape (n_samples, n_outputs)
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values (1-d for a single output).
+
+        See Also
+        --------
+        score : The coefficient of determination R^2 of the predictions.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bpfast import MLPRegressor
+        >>> X = np.linspace(0, 1, 20).reshape(-1, 1)
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                    random_state=0).fit(X, 2 * X.ravel() + 1)
+        >>> reg.predict([[0.25], [0.75]]).round(2)
+        array([1.5, 2.5])
         """
         self._check_fitted()
         return self._predict(X)
@@ -1029,17 +1265,42 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def partial_fit(self, X, y, sample_weight=None, *, monitor=None):
         """Update the model with a single epoch over the given data.
 
+        As scikit-learn's, available whatever the solver: with a
+        stochastic solver it runs one epoch, the optimizer's state
+        carrying over from call to call; with 'lbfgs', a run of L-BFGS
+        from the current weights.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in the loss; None weighs every row 1.
         monitor : callable, default=None
-            As in :meth:`fit`, called after the epoch.
+            Beyond scikit-learn. Called after the epoch, as in :meth:`fit`;
+            returning True has no further effect here.
 
         Returns
         -------
-        self : object
+        object
+            The updated estimator.
+
+        See Also
+        --------
+        fit : Training until the stopping rule.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bpfast import MLPRegressor
+        >>> X = np.linspace(0, 1, 20).reshape(-1, 1)
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), random_state=0)
+        >>> for _ in range(5):
+        ...     reg = reg.partial_fit(X, 2 * X.ravel() + 1)
+        >>> len(reg.loss_curve_), reg.t_
+        (5, 100)
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True,
                          monitor=monitor)

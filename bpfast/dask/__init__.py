@@ -34,7 +34,7 @@ from sklearn.utils.metaestimators import available_if
 import dask
 import distributed
 
-from .. import _mlp
+from .. import _docstrings, _mlp
 from .._solvers import STOCHASTIC_SOLVERS
 from .._threads import single_threaded_blas
 from . import _chunks, _lbfgs, _predict, _shards, _stochastic
@@ -134,14 +134,59 @@ class _DaskMLP:
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, *, eval_set=None, monitor=None):
-        """Fit the model to X and y: dask arrays or DataFrames chunked by
-        rows (the same row chunks for X, y and sample_weight), trained on the
-        current distributed client's workers; NumPy input is fitted in memory
-        (bpfast's fit, which also takes eval_set and monitor).
+        """Fit the model to data matrix X and target(s) y.
+
+        On dask collections, trains on the workers of the current
+        ``distributed`` client (see the class's Notes); on NumPy (or other
+        in-memory) input, it is bpfast's in-memory fit.
+
+        Parameters
+        ----------
+        X : {dask array, dask DataFrame, array-like, sparse matrix} of \
+shape (n_samples, n_features)
+            The input data; dask collections chunked by rows only.
+        y : {dask array, dask Series or DataFrame, array-like} of shape \
+(n_samples,) or (n_samples, n_outputs)
+            The targets, in the same row chunks as ``X``: class labels
+            (binary or multiclass, 1-d, on dask input) or real numbers.
+        sample_weight : {dask array, dask Series, array-like} of shape \
+(n_samples,), default=None
+            Weights of the rows in the loss, in the same row chunks as
+            ``X``; None weighs every row 1.
+        eval_set : tuple of (X_val, y_val) or (X_val, y_val, sample_weight_val), \
+default=None
+            In-memory input only (ValueError on dask collections): see
+            :meth:`bpfast.MLPClassifier.fit`.
+        monitor : callable, default=None
+            In-memory input only (ValueError on dask collections): see
+            :meth:`bpfast.MLPClassifier.fit`.
 
         Returns
         -------
-        self : object
+        object
+            The fitted estimator.
+
+        See Also
+        --------
+        bpfast.MLPClassifier.fit : The in-memory fit.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dask.array as da
+        >>> from distributed import Client
+        >>> client = Client(processes=False, n_workers=1, threads_per_worker=2,
+        ...                 dashboard_address=":0")
+        >>> from bpfast.dask import MLPRegressor
+        >>> X = da.from_array(np.linspace(0, 1, 40).reshape(-1, 1), chunks=10)
+        >>> y = 2 * X[:, 0] + 1
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                    random_state=0).fit(X, y)
+        >>> reg.n_restarts_
+        0
+        >>> reg.predict(X[:2]).compute().round(1)
+        array([1. , 1.1])
+        >>> client.close()
         """
         if not self._uses_dask(X, y, sample_weight):
             return self._fit(X, y, sample_weight=sample_weight, incremental=False,
@@ -230,28 +275,177 @@ class _DaskMLP:
         return model
 
     def predict(self, X):
-        """Predictions for X; a dask array computed block by block on the
-        workers for dask input."""
+        """Predict with the fitted model.
+
+        The classes (classifier) or values (regressor) of the rows of X, as
+        bpfast's in-memory ``predict`` gives them.
+
+        Parameters
+        ----------
+        X : {dask array, dask DataFrame, array-like, sparse matrix} of \
+shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        dask array or ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted classes or values: for dask input, a dask array
+            computed block by block on the workers; else bpfast's
+            in-memory prediction.
+
+        See Also
+        --------
+        bpfast.MLPClassifier.predict : The in-memory prediction.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dask.array as da
+        >>> from distributed import Client
+        >>> client = Client(processes=False, n_workers=1, threads_per_worker=2,
+        ...                 dashboard_address=":0")
+        >>> from bpfast.dask import MLPClassifier
+        >>> X = da.from_array(np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]] * 5),
+        ...                   chunks=10)
+        >>> y = da.from_array(np.array([0, 1, 1, 0] * 5), chunks=10)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                     random_state=0).fit(X, y)
+        >>> clf.predict(X[:4])
+        dask.array<...>
+        >>> clf.predict(X[:4]).compute()
+        array([0, 1, 1, 0])
+        >>> client.close()
+        """
         if not self._uses_dask(X):
             return super().predict(X)
         return _predict.predict(self._in_memory(), X, "predict")
 
     def score(self, X, y, sample_weight=None):
-        """Mean accuracy (classifier) or R^2 (regressor), reduced on the
-        workers for dask input."""
+        """Score the model on X and y.
+
+        The mean accuracy (classifier) or the coefficient of determination
+        R^2 (regressor), as scikit-learn's ``score``; for dask input,
+        reduced on the workers.
+
+        Parameters
+        ----------
+        X : {dask array, dask DataFrame, array-like, sparse matrix} of \
+shape (n_samples, n_features)
+            The input data.
+        y : {dask array, dask Series or DataFrame, array-like} of shape \
+(n_samples,) or (n_samples, n_outputs)
+            The true targets.
+        sample_weight : {dask array, dask Series, array-like} of shape \
+(n_samples,), default=None
+            Weights of the rows in the score; None weighs every row 1.
+
+        Returns
+        -------
+        float
+            The accuracy or R^2 of ``self.predict(X)`` against ``y``.
+
+        See Also
+        --------
+        sklearn.metrics.accuracy_score : The classifier's score.
+        sklearn.metrics.r2_score : The regressor's score.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dask.array as da
+        >>> from distributed import Client
+        >>> client = Client(processes=False, n_workers=1, threads_per_worker=2,
+        ...                 dashboard_address=":0")
+        >>> from bpfast.dask import MLPClassifier
+        >>> X = da.from_array(np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]] * 5),
+        ...                   chunks=10)
+        >>> y = da.from_array(np.array([0, 1, 1, 0] * 5), chunks=10)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                     random_state=0).fit(X, y)
+        >>> clf.score(X, y)
+        1.0
+        >>> client.close()
+        """
         if not self._uses_dask(X, y, sample_weight):
             return super().score(X, y, sample_weight=sample_weight)
         return _predict.score(self._in_memory(), X, y, sample_weight,
                               self._is_classifier())
 
 
-class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
-    """bpfast's MLPClassifier, fitted on a Dask cluster (see the module's
-    docstring). Takes 1-d class labels (binary or multiclass).
+# the Notes of both estimators' docstrings
+_NOTES = """
+On dask collections, ``fit`` trains on the workers of the current
+``distributed`` client (create one first): the rows stay on the workers,
+and the client holds the parameters and one small result per chunk. The
+collections must be chunked by rows only, ``y`` and ``sample_weight`` in
+the chunks of ``X``; a classifier takes 1-d labels (binary or
+multiclass).
 
-    Beyond bpfast's attributes, a fit on dask collections sets
-    ``n_restarts_``: how many times the fit's shards were started again
-    after a worker was lost."""
+- ``solver='lbfgs'`` trains the in-memory fit's model: each L-BFGS step
+  sums the chunks' losses and gradients in a fixed tree over the chunks.
+  With one chunk the fit is the in-memory one bit for bit; with several,
+  its loss curve follows the in-memory one to about 1e-15 relative for
+  dozens of iterations, and parts from it as the in-memory fit parts
+  from scikit-learn's (see the Notes of :class:`bpfast.MLPClassifier`).
+- The stochastic solvers train another model than in memory: in each
+  epoch every chunk runs one epoch of minibatches from the same
+  parameters and optimizer state, its rows shuffled by a seed drawn from
+  ``random_state``, the epoch and the chunk, and the results are
+  averaged, weighted by the chunks' shares of the sample weights. With
+  one chunk that is one in-memory epoch (in another shuffled order).
+  ``early_stopping=True`` is refused on dask input.
+- A fit gives the same bits whatever the number of workers and the
+  scheduling, and survives the loss of a worker with those same bits
+  (``n_restarts_`` counts the restarts).
+- ``eval_set`` and ``monitor`` are for in-memory input only, and so is
+  ``partial_fit``. ``predict``, ``predict_proba`` and
+  ``predict_log_proba`` return dask arrays for dask input, ``score`` a
+  number reduced on the workers.
+
+``import bpfast`` does not import Dask; ``import bpfast.dask`` does.
+"""
+
+
+class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
+    __doc__ = _docstrings.estimator_doc(
+        "classifier",
+        summary="Multi-layer perceptron classifier trained on a Dask cluster.",
+        extended="""
+:class:`bpfast.MLPClassifier` (the same parameters and fitted attributes,
+and the same fit on in-memory input), extended to train data-parallel on
+dask arrays or DataFrames chunked by rows, on the workers of a
+``distributed`` cluster.
+""",
+        see_also="""
+bpfast.MLPClassifier : The in-memory estimator this one extends.
+bpfast.dask.MLPRegressor : The regressor, on a Dask cluster.
+sklearn.neural_network.MLPClassifier : The scikit-learn estimator.
+""",
+        notes=_NOTES,
+        examples="""
+>>> import numpy as np
+>>> import dask.array as da
+>>> from distributed import Client
+>>> from bpfast.dask import MLPClassifier
+>>> client = Client(processes=False, n_workers=1, threads_per_worker=2,
+...                 dashboard_address=":0")
+>>> rng = np.random.RandomState(0)
+>>> X = rng.normal(size=(200, 4))
+>>> y = (X[:, 0] + X[:, 1] > 0).astype(int)
+>>> X_dask = da.from_array(X, chunks=50)
+>>> y_dask = da.from_array(y, chunks=50)
+>>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+...                     random_state=0).fit(X_dask, y_dask)
+>>> clf.predict(X_dask[:5]).compute()
+array([1, 1, 1, 1, 1])
+>>> clf.score(X_dask, y_dask)
+1.0
+>>> clf.n_restarts_
+0
+>>> client.close()
+""",
+        dask=True,
+    )
 
     @staticmethod
     def _memory_class():
@@ -274,27 +468,185 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None, classes=None, *, monitor=None):
-        """bpfast's partial_fit, on NumPy input."""
+        """Update the model with a single epoch over the given data.
+
+        bpfast's in-memory ``partial_fit``: NumPy (or other in-memory)
+        input only, TypeError for dask collections. Available for the
+        stochastic solvers only.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            The class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in the loss; None weighs every row 1.
+        classes : array-like of shape (n_classes,), default=None
+            Every class the calls will see: required on the first call,
+            ignored afterwards.
+        monitor : callable, default=None
+            Called after the epoch, as in :meth:`bpfast.MLPClassifier.fit`.
+
+        Returns
+        -------
+        object
+            The updated estimator.
+
+        See Also
+        --------
+        bpfast.MLPClassifier.partial_fit : The same method.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bpfast.dask import MLPClassifier
+        >>> X = np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+        >>> clf = clf.partial_fit(X, [0, 1, 1, 0], classes=[0, 1])
+        >>> clf.n_iter_, clf.t_
+        (1, 4)
+        """
         self._refuse_dask(X, y, sample_weight)
         return super().partial_fit(X, y, sample_weight=sample_weight, classes=classes,
                                    monitor=monitor)
 
     def predict_proba(self, X):
-        """Probability estimates; a dask array for dask input."""
+        """Predict the class probabilities of the rows of X.
+
+        The output of the network's logistic or softmax layer, computed
+        where the rows are.
+
+        Parameters
+        ----------
+        X : {dask array, dask DataFrame, array-like, sparse matrix} of \
+shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        dask array or ndarray of shape (n_samples, n_classes)
+            The probability of each class, in the order of ``classes_``:
+            for dask input, a dask array computed block by block on the
+            workers.
+
+        See Also
+        --------
+        bpfast.MLPClassifier.predict_proba : The in-memory prediction.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dask.array as da
+        >>> from distributed import Client
+        >>> client = Client(processes=False, n_workers=1, threads_per_worker=2,
+        ...                 dashboard_address=":0")
+        >>> from bpfast.dask import MLPClassifier
+        >>> X = da.from_array(np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]] * 5),
+        ...                   chunks=10)
+        >>> y = da.from_array(np.array([0, 1, 1, 0] * 5), chunks=10)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                     random_state=0).fit(X, y)
+        >>> clf.predict_proba(X[:2]).compute().round(2)
+        array([[1., 0.],
+               [0., 1.]])
+        >>> client.close()
+        """
         if not self._uses_dask(X):
             return super().predict_proba(X)
         return _predict.predict(self._in_memory(), X, "predict_proba")
 
     def predict_log_proba(self, X):
-        """Log of the probability estimates; a dask array for dask input."""
+        """Predict the logarithms of the class probabilities of the rows of X.
+
+        The logarithm of :meth:`predict_proba`'s result, computed where the
+        rows are.
+
+        Parameters
+        ----------
+        X : {dask array, dask DataFrame, array-like, sparse matrix} of \
+shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        dask array or ndarray of shape (n_samples, n_classes)
+            The natural logarithm of :meth:`predict_proba`'s result: for
+            dask input, a dask array computed block by block on the
+            workers.
+
+        See Also
+        --------
+        bpfast.MLPClassifier.predict_log_proba : The in-memory prediction.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dask.array as da
+        >>> from distributed import Client
+        >>> client = Client(processes=False, n_workers=1, threads_per_worker=2,
+        ...                 dashboard_address=":0")
+        >>> from bpfast.dask import MLPClassifier
+        >>> X = da.from_array(np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]] * 5),
+        ...                   chunks=10)
+        >>> y = da.from_array(np.array([0, 1, 1, 0] * 5), chunks=10)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                     random_state=0).fit(X, y)
+        >>> clf.predict_log_proba(X).shape
+        (20, 2)
+        >>> client.close()
+        """
         if not self._uses_dask(X):
             return super().predict_log_proba(X)
         return _predict.predict(self._in_memory(), X, "predict_log_proba")
 
 
 class MLPRegressor(_DaskMLP, _mlp.MLPRegressor):
-    """bpfast's MLPRegressor, fitted on a Dask cluster (see the module's
-    docstring and MLPClassifier's for ``n_restarts_``)."""
+    __doc__ = _docstrings.estimator_doc(
+        "regressor",
+        summary="Multi-layer perceptron regressor trained on a Dask cluster.",
+        extended="""
+:class:`bpfast.MLPRegressor` (the same parameters and fitted attributes,
+and the same fit on in-memory input), extended to train data-parallel on
+dask arrays or DataFrames chunked by rows, on the workers of a
+``distributed`` cluster.
+""",
+        see_also="""
+bpfast.MLPRegressor : The in-memory estimator this one extends.
+bpfast.dask.MLPClassifier : The classifier, on a Dask cluster.
+sklearn.neural_network.MLPRegressor : The scikit-learn estimator.
+""",
+        notes=_NOTES,
+        examples="""
+>>> import numpy as np
+>>> import dask.array as da
+>>> from distributed import Client
+>>> from bpfast.dask import MLPRegressor
+>>> client = Client(processes=False, n_workers=1, threads_per_worker=2,
+...                 dashboard_address=":0")
+>>> rng = np.random.RandomState(0)
+>>> X = da.from_array(rng.uniform(size=(200, 3)), chunks=50)
+>>> y = X @ np.array([1.0, -2.0, 0.5])
+>>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs",
+...                    random_state=0).fit(X, y)
+>>> round(reg.score(X, y), 3)
+1.0
+>>> reg.predict(X[:3]).compute().round(2)
+array([-0.58,  0.02, -0.86])
+
+A stochastic solver averages the chunks' epochs:
+
+>>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="adam",
+...                    learning_rate_init=0.01, max_iter=300,
+...                    random_state=0).fit(X, y)
+>>> len(reg.loss_curve_) == reg.n_iter_
+True
+>>> bool(reg.score(X, y) > 0.9)
+True
+>>> client.close()
+""",
+        dask=True,
+    )
 
     @staticmethod
     def _memory_class():
@@ -308,6 +660,40 @@ class MLPRegressor(_DaskMLP, _mlp.MLPRegressor):
 
     @available_if(lambda est: True)
     def partial_fit(self, X, y, sample_weight=None, *, monitor=None):
-        """bpfast's partial_fit, on NumPy input."""
+        """Update the model with a single epoch over the given data.
+
+        bpfast's in-memory ``partial_fit``: NumPy (or other in-memory)
+        input only, TypeError for dask collections.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in the loss; None weighs every row 1.
+        monitor : callable, default=None
+            Called after the epoch, as in :meth:`bpfast.MLPRegressor.fit`.
+
+        Returns
+        -------
+        object
+            The updated estimator.
+
+        See Also
+        --------
+        bpfast.MLPRegressor.partial_fit : The same method.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bpfast.dask import MLPRegressor
+        >>> X = np.linspace(0, 1, 20).reshape(-1, 1)
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), random_state=0)
+        >>> reg = reg.partial_fit(X, 2 * X.ravel() + 1)
+        >>> reg.n_iter_, reg.t_
+        (1, 20)
+        """
         self._refuse_dask(X, y, sample_weight)
         return super().partial_fit(X, y, sample_weight=sample_weight, monitor=monitor)
