@@ -208,26 +208,53 @@ def render(cfg):
 def show_config(mode="stdout"):
     """Print, or return, what bpfast runs with.
 
-    mode="stdout" (the default) prints it; mode="dicts" prints nothing and
-    returns it as a dict, as numpy.show_config does:
+    The CPU level of the kernels loaded, the CPU, the OpenMP runtime,
+    SciPy's BLAS, the thread budget and the versions of the packages
+    (``python -m bpfast --version`` prints the same).
 
-    - "bpfast": version and path;
-    - "kernels": the level loaded ("baseline", "v3", "v4", or "native"), the
-      kernels' module and file, the level modules loaded (the kernels' and the
-      random streams'), why ("auto", "forced" by BPFAST_CPU, "fallback" with
-      the warning's message, "native"), the levels built, the levels this CPU
-      runs, whether those were asked for at build time (BPFAST_LEVELS,
-      BPFAST_NATIVE, BPFAST_DEBUG), whether it is a debug build and the
-      compiler that built it;
-    - "cpu": machine, vendor, brand, the features the levels need
-      (CPUID and the OS's XCR0) and what each level lacks;
-    - "openmp": the OpenMP runtime bpfast's kernels call, and any other one
-      loaded (threadpoolctl's threadpool_info entries);
-    - "blas": SciPy's BLAS (threadpoolctl's entries);
-    - "threads": the kernels' default thread count, what limits it, and its
-      sources: OpenMP's budget, OMP_NUM_THREADS, the affinity mask and the
-      cgroup CPU quota;
-    - "versions": Python and the packages bpfast runs with.
+    Parameters
+    ----------
+    mode : {'stdout', 'dicts'}, default='stdout'
+        'stdout' prints the configuration; 'dicts' prints nothing and
+        returns it, as ``numpy.show_config`` does.
+
+    Returns
+    -------
+    dict or None
+        None with ``mode='stdout'``; with ``mode='dicts'``, a dict of:
+
+        - "bpfast": version and path;
+        - "kernels": the level loaded ("baseline", "v3", "v4", or "native"), the
+          kernels' module and file, the level modules loaded (the kernels' and the
+          random streams'), why ("auto", "forced" by BPFAST_CPU, "fallback" with
+          the warning's message, "native"), the levels built, the levels this CPU
+          runs, whether those were asked for at build time (BPFAST_LEVELS,
+          BPFAST_NATIVE, BPFAST_DEBUG), whether it is a debug build and the
+          compiler that built it;
+        - "cpu": machine, vendor, brand, the features the levels need
+          (CPUID and the OS's XCR0) and what each level lacks;
+        - "openmp": the OpenMP runtime bpfast's kernels call, and any other one
+          loaded (threadpoolctl's threadpool_info entries);
+        - "blas": SciPy's BLAS (threadpoolctl's entries);
+        - "threads": the kernels' default thread count, what limits it, and its
+          sources: OpenMP's budget, OMP_NUM_THREADS, the affinity mask and the
+          cgroup CPU quota;
+        - "versions": Python and the packages bpfast runs with.
+
+    See Also
+    --------
+    numpy.show_config : The same for NumPy.
+
+    Examples
+    --------
+    >>> import bpfast
+    >>> config = bpfast.show_config(mode="dicts")
+    >>> sorted(config)
+    ['blas', 'bpfast', 'cpu', 'kernels', 'openmp', 'threads', 'versions']
+    >>> config["kernels"]["level"] in ("baseline", "v3", "v4", "native")
+    True
+    >>> bpfast.show_config()  # doctest: +ELLIPSIS
+    bpfast ...
     """
     if mode not in ("stdout", "dicts"):
         raise ValueError(f"mode must be 'stdout' or 'dicts', not {mode!r}")

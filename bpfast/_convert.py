@@ -16,7 +16,7 @@ What scikit-learn has no counterpart for:
   estimator predicts the same; it drops them with a ConversionWarning, so
   further training in scikit-learn is plain L2, unweighted, without dropout,
   and an rmsprop fit continues as adam (its RMSProp state is dropped).
-- ``validation_loss_curve_`` (bpfast only) is not carried over.
+- ``validation_loss_curve_`` (beyond scikit-learn) is not carried over.
 """
 
 import copy
@@ -31,8 +31,33 @@ __all__ = ["ConversionWarning", "from_sklearn", "to_sklearn"]
 
 
 class ConversionWarning(UserWarning):
-    """A bpfast setting with no scikit-learn counterpart was dropped in a
-    conversion (the converted estimator still predicts the same)."""
+    """Warning that a conversion to scikit-learn dropped a bpfast setting.
+
+    :meth:`bpfast.MLPClassifier.to_sklearn` and
+    :meth:`bpfast.MLPRegressor.to_sklearn`
+    raise it for the training-only settings scikit-learn has no
+    counterpart for (``dropout``, ``l1_ratio``, ``class_weight``,
+    ``solver='rmsprop'``): the converted estimator predicts what the
+    bpfast one predicts, but trains on without them.
+
+    See Also
+    --------
+    bpfast.MLPClassifier.to_sklearn : The conversion that warns.
+    bpfast.from_sklearn : The conversion the other way, which never warns.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from bpfast import ConversionWarning, MLPClassifier
+    >>> clf = MLPClassifier(dropout=0.5)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     sk = clf.to_sklearn()
+    >>> [w.category.__name__ for w in caught]
+    ['ConversionWarning']
+    >>> issubclass(ConversionWarning, UserWarning)
+    True
+    """
 
 
 # fitted attributes both libraries keep under the same name and meaning
@@ -81,7 +106,7 @@ def to_sklearn(estimator):
 
     Returns
     -------
-    model : sklearn.neural_network.MLPClassifier or MLPRegressor
+    sklearn.neural_network.MLPClassifier or MLPRegressor
         With the hyper-parameters scikit-learn has and, if the estimator is
         fitted, its weights (in its dtype), fitted attributes and optimizer
         state: its predictions are the estimator's, and ``fit`` with
@@ -181,21 +206,50 @@ def _sklearn_optimizer(optimizer, net, model):
 
 # -- scikit-learn -> bpfast ------------------------------------------------------------
 def from_sklearn(model):
-    """A bpfast MLPClassifier / MLPRegressor equal to a scikit-learn one.
+    """Convert a scikit-learn MLPClassifier / MLPRegressor to bpfast's.
+
+    The inverse of :meth:`bpfast.MLPClassifier.to_sklearn`: the converted
+    estimator predicts what the model predicts and trains on from where
+    it stopped.
 
     Parameters
     ----------
-    model : sklearn.neural_network.MLPClassifier or MLPRegressor, fitted or not
-        (a bpfast estimator is returned as a deep copy)
+    model : sklearn.neural_network.MLPClassifier or MLPRegressor
+        The estimator to convert, fitted or not (a bpfast estimator is
+        returned as a deep copy).
 
     Returns
     -------
-    estimator : bpfast.MLPClassifier or bpfast.MLPRegressor
+    bpfast.MLPClassifier or bpfast.MLPRegressor
         With the model's hyper-parameters (bpfast's own at their defaults)
         and, if it is fitted, its weights (in their dtype), fitted attributes
         and optimizer state: it predicts what the model predicts, and
         ``fit`` with ``warm_start=True`` or ``partial_fit`` continues where
         scikit-learn's would.
+
+    Raises
+    ------
+    TypeError
+        If `model` is not an MLP estimator of either library.
+
+    See Also
+    --------
+    bpfast.MLPClassifier.to_sklearn : The conversion the other way.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+    >>> from bpfast import from_sklearn
+    >>> X = np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]])
+    >>> y = np.array([0, 1, 1, 0])
+    >>> sk = SkMLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+    ...                      random_state=0).fit(X, y)
+    >>> clf = from_sklearn(sk)
+    >>> type(clf).__module__, clf.n_iter_ == sk.n_iter_
+    ('bpfast._mlp', True)
+    >>> bool(np.allclose(clf.predict_proba(X), sk.predict_proba(X)))
+    True
     """
     bp_cls, sk_cls = _pair(model)
     if bp_cls is None:

@@ -23,9 +23,13 @@ def check_gradients(estimator, X, y, sample_weight=None, *, step=3e-5, max_param
     Parameters
     ----------
     estimator : bpfast.MLPClassifier or bpfast.MLPRegressor
+        The configuration to check, fitted or not; it is not modified.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The input data of the loss.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        The targets of the loss.
     sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the rows in the loss; None weighs every row 1.
     step : float, default=3e-5
         Finite-difference step h: (loss(w + h) - loss(w - h)) / 2h.
     max_params : int, default=None
@@ -35,11 +39,18 @@ def check_gradients(estimator, X, y, sample_weight=None, *, step=3e-5, max_param
 
     Returns
     -------
-    error : float
-        max_i |g_i - n_i| / max(|g_i|, |n_i|, 1e-3 * max_j |g_j|): the floor
+    float
+        The largest relative error ``max_i |g_i - n_i| / max(|g_i|, |n_i|,
+        1e-3 * max_j |g_j|)`` over the parameters checked, ``g`` being the
+        backpropagated gradient and ``n`` the finite differences: the floor
         keeps components far below the gradient's scale, where differencing
         is dominated by rounding, from dominating the figure. Below ~1e-6
         the backprop gradient is right.
+
+    See Also
+    --------
+    bpfast.MLPClassifier : A configuration to check.
+    bpfast.MLPRegressor : A configuration to check.
 
     Examples
     --------
@@ -50,6 +61,14 @@ def check_gradients(estimator, X, y, sample_weight=None, *, step=3e-5, max_param
     >>> clf = MLPClassifier(hidden_layer_sizes=(3,), activation="tanh", alpha=0.1,
     ...                     l1_ratio=0.5, random_state=0)
     >>> check_gradients(clf, X, y) < 1e-6
+    True
+
+    A Poisson regressor with leaky ReLU units, ten of its parameters:
+
+    >>> from bpfast import MLPRegressor
+    >>> reg = MLPRegressor(loss="poisson", hidden_layer_sizes=(4,),
+    ...                    activation="leaky_relu", random_state=0)
+    >>> check_gradients(reg, X, [0.0, 1.0, 1.0, 2.0], max_params=10) < 1e-6
     True
     """
     probe = clone(estimator)

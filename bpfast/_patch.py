@@ -63,8 +63,36 @@ def _set(classes):
 
 
 def patch_sklearn():
-    """Make scikit-learn's MLPClassifier and MLPRegressor bpfast's, here and in
-    the Python processes started from now on (see the module's docstring)."""
+    """Make scikit-learn's MLPClassifier and MLPRegressor bpfast's.
+
+    Sets ``MLPClassifier`` and ``MLPRegressor`` of
+    ``sklearn.neural_network`` (and of its ``_multilayer_perceptron``
+    module) to bpfast's estimators, so that every later import or
+    attribute access gets bpfast's, and sets the environment variable
+    ``BPFAST_PATCH_SKLEARN=1`` so that the Python processes started from
+    now on (joblib / loky and multiprocessing workers, subprocesses of the
+    same Python) are patched too. ``python -m bpfast.patch script.py``
+    runs a script patched.
+
+    Code that bound scikit-learn's class to a name of its own before the
+    call keeps it; processes already running, and Pythons started with
+    ``-S`` or ``-I`` or without bpfast installed, are not patched.
+
+    See Also
+    --------
+    bpfast.unpatch_sklearn : Gives scikit-learn its own classes back.
+
+    Examples
+    --------
+    >>> import sklearn.neural_network
+    >>> from bpfast import patch_sklearn, unpatch_sklearn
+    >>> patch_sklearn()
+    >>> sklearn.neural_network.MLPClassifier.__module__
+    'bpfast._mlp'
+    >>> unpatch_sklearn()
+    >>> sklearn.neural_network.MLPClassifier.__module__
+    'sklearn.neural_network._multilayer_perceptron'
+    """
     from ._mlp import MLPClassifier, MLPRegressor
 
     sklearn_classes()
@@ -73,8 +101,25 @@ def patch_sklearn():
 
 
 def unpatch_sklearn():
-    """Give scikit-learn its own MLPClassifier and MLPRegressor back, here and
-    in the Python processes started from now on."""
+    """Give scikit-learn its own MLPClassifier and MLPRegressor back.
+
+    Undoes :func:`bpfast.patch_sklearn`, in this process and, by clearing
+    ``BPFAST_PATCH_SKLEARN``, in the Python processes started from now
+    on. Calling it without a patch in place changes nothing.
+
+    See Also
+    --------
+    bpfast.patch_sklearn : Puts bpfast's estimators in scikit-learn's place.
+
+    Examples
+    --------
+    >>> from sklearn import neural_network
+    >>> from bpfast import patch_sklearn, unpatch_sklearn
+    >>> patch_sklearn()
+    >>> unpatch_sklearn()
+    >>> neural_network.MLPRegressor.__module__
+    'sklearn.neural_network._multilayer_perceptron'
+    """
     _set(sklearn_classes())
     _set_environment(False)
 
