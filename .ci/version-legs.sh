@@ -30,6 +30,13 @@ SUBSET=(tests/test_parity.py tests/test_surface.py tests/test_predict_small.py
         tests/test_integration.py tests/test_reliability_properties.py
         tests/test_warnings.py tests/test_xor.py tests/test_threads.py)
 
+# The oldest leg also holds bpfast.dask to the oldest dask and distributed
+# the test extra admits (their floors, exactly): the dask suite but the
+# dask-ml wrappers' tests (dask-ml's own floors are not ours). ~70 s.
+DASK_SUBSET=(tests/test_dask_lbfgs.py tests/test_dask_input.py
+             tests/test_dask_predict.py tests/test_dask_stochastic.py
+             tests/test_dask_tree.py tests/test_dask_faults.py)
+
 if [ "${BPFAST_SKIP_VERSION_LEGS:-0}" = 1 ]; then
     echo "version legs skipped (BPFAST_SKIP_VERSION_LEGS=1)"; exit 0
 fi
@@ -67,6 +74,16 @@ for name, version in re.findall(r'^\s*"([A-Za-z0-9_.-]+)>=([0-9.]+)"', deps, re.
     print(f"{name}=={version}")
 PYEOF
 }
+# the test extra's floors of dask and distributed: "dask[array]>=X" -> "dask==X"
+dask_floors() {
+    python3 - "$repo/pyproject.toml" <<'PYEOF'
+import re, sys
+text = open(sys.argv[1]).read()
+test = re.search(r"^test = \[(.*?)^\]", text, re.S | re.M).group(1)
+for name, version in re.findall(r'"(dask|distributed)(?:\[[a-z,]+\])?>=([0-9.]+)"', test):
+    print(f"{name}=={version}")
+PYEOF
+}
 oldest_python() {
     sed -n 's/^requires-python = ">=\([0-9]*\.[0-9]*\)".*/\1/p' "$repo/pyproject.toml"
 }
@@ -84,7 +101,7 @@ run_leg() {
     local leg="$1" py_version pins=() t0
     t0=$(date +%s)
     case "$leg" in
-        oldest) py_version="$(oldest_python)"; mapfile -t pins < <(floors) ;;
+        oldest) py_version="$(oldest_python)"; mapfile -t pins < <(floors; dask_floors) ;;
         newest) py_version=3.13 ;;
         *) echo "unknown leg $leg" >&2; return 2 ;;
     esac
@@ -103,7 +120,10 @@ run_leg() {
     "$vpy" -m pip install -q --upgrade pip
     # pins as constraints on the command line: they bind this environment and
     # not the isolated build environment (numpy 2 headers, as for wheels)
-    (cd "$dir/src" && "$vpy" -m pip install -q -c "$dir/pins.txt" -e . pytest pandas hypothesis)
+    local dask_pkgs=()
+    [ "$leg" = oldest ] && dask_pkgs=("dask[array]" distributed pyarrow)
+    (cd "$dir/src" && "$vpy" -m pip install -q -c "$dir/pins.txt" -e . pytest pandas hypothesis \
+        ${dask_pkgs[@]+"${dask_pkgs[@]}"})
     (cd "$dir/src" && "$vpy" - <<'PYEOF'
 import os, sys
 import numpy, scipy, sklearn, threadpoolctl
@@ -118,10 +138,17 @@ print(f"   Python {sys.version.split()[0]}, numpy {numpy.__version__}, scipy "
       f"{threadpoolctl.__version__}; SciPy's BLAS "
       f"{[(l.internal_api, l.version) for l in libs]}, pinned by "
       f"{'openblas_set_num_threads_local' if local else 'threadpoolctl'}")
+try:
+    import dask, distributed
+    print(f"   dask {dask.__version__}, distributed {distributed.__version__}")
+except ImportError:
+    pass
 PYEOF
     )
     local rc=0
-    (cd "$dir/src" && "$vpy" -m pytest -q -p no:cacheprovider "${SUBSET[@]}" \
+    local subset=("${SUBSET[@]}")
+    [ "$leg" = oldest ] && subset+=("${DASK_SUBSET[@]}")
+    (cd "$dir/src" && "$vpy" -m pytest -q -p no:cacheprovider "${subset[@]}" \
         ${extra[@]+"${extra[@]}"}) || rc=$?
     echo "== leg $leg: exit $rc, $(( $(date +%s) - t0 )) s"
     return $rc
