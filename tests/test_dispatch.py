@@ -239,7 +239,8 @@ def test_bpfast_cpu_forces_or_falls_back_with_a_warning(runs_by_level, level):
 
 def test_levels_agree_to_the_last_bits(runs_by_level):
     """Different levels round differently (FMA contraction): the same fit
-    agrees to ~1e-15 relative, not bit for bit (README: Numbers and CPU levels)."""
+    agrees to ~1e-15 relative, not bit for bit (docs/cpu-levels.md: Numbers across
+    levels)."""
     losses = {level: float(r.stdout.split()[2]) for level, r in runs_by_level.items()
               if r.returncode == 0}
     assert len(losses) == len(runs_by_level)
