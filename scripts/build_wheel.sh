@@ -19,7 +19,7 @@
 #    and no bpfast/_kernels or _random extension, which would shadow the stubs;
 # 5. installs the repaired wheel with its `test` extra (and $EXTRA_PIP) into
 #    another fresh virtual environment;
-# 6. runs the test suite from a directory holding tests/ (plus the README, docs/, CI
+# 6. runs the test suite from a directory holding tests/ (plus the README, docs/, examples/, CI
 #    files and pyproject.toml tests/test_readme.py reads, and the fuzz harness in fuzz/ that
 #    tests/test_reliability_*.py run) but no bpfast/, with PYTHONPATH unset,
 #    and asserts `import bpfast` resolves to that environment's site-packages,
@@ -118,7 +118,7 @@ TPY="$WORK/test-venv/bin/python"
 "$TPY" -m pip install -q "$REPAIRED[test]" ${EXTRA_PIP:-}
 mkdir -p "$WORK/run"
 cp -R "$WORK/src/tests" "$WORK/run/tests"
-for f in README.md docs .ci fuzz pyproject.toml; do
+for f in README.md docs examples .ci fuzz pyproject.toml; do
     if [ -e "$WORK/src/$f" ]; then cp -R "$WORK/src/$f" "$WORK/run/"; fi
 done
 test ! -e "$WORK/run/bpfast"
