@@ -690,8 +690,12 @@ default=None
         return to_sklearn(self)
 
     def __getstate__(self):
-        state = super().__getstate__()
-        # The flat vector is rebuilt from coefs_ / intercepts_ on load.
+        # A copy: from Python 3.11, object.__getstate__ (which scikit-learn's
+        # calls) returns the instance's own __dict__, and popping from it
+        # took the network from the estimator itself -- in the middle of a
+        # fit, when a monitor deep-copied or pickled it. The flat vector is
+        # rebuilt from coefs_ / intercepts_ on load.
+        state = dict(super().__getstate__())
         state.pop("_network", None)
         return state
 

@@ -145,6 +145,43 @@ def test_without_monitor_results_are_unchanged(digits):
     assert a.loss_curve_ == b.loss_curve_
 
 
+
+@pytest.mark.parametrize("solver, validation", [("adam", "eval_set"), ("sgd", None),
+                                                ("rmsprop", "early_stopping")])
+def test_monitor_may_copy_and_pickle_the_estimator(digits, solver, validation):
+    """Keeping the best model by copying it in the monitor leaves the fit as
+    it would be without: the same weights and curves, and the copies are the
+    model at their epoch."""
+    import copy
+    import pickle
+
+    X, y = digits
+    params = dict(hidden_layer_sizes=(16,), max_iter=6, random_state=0, solver=solver,
+                  early_stopping=validation is not None)
+    fit_args = dict(eval_set=(X[1500:], y[1500:])) if validation == "eval_set" else {}
+    plain = MLPClassifier(**params).fit(X[:1500], y[:1500], **fit_args)
+    kept = {}
+
+    def monitor(epoch, est, info):
+        if epoch == 2:
+            kept["deepcopy"] = copy.deepcopy(est)
+            kept["pickle"] = pickle.loads(pickle.dumps(est))
+            kept["coefs"] = [c.copy() for c in est.coefs_]
+        return False
+
+    copied = MLPClassifier(**params).fit(X[:1500], y[:1500], monitor=monitor, **fit_args)
+    for a, b in zip(plain.coefs_ + plain.intercepts_, copied.coefs_ + copied.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert copied.loss_ == plain.loss_ and copied.n_iter_ == plain.n_iter_
+    assert copied.loss_curve_ == plain.loss_curve_
+    if validation:
+        assert copied.validation_scores_ == plain.validation_scores_
+        assert copied.validation_loss_curve_ == plain.validation_loss_curve_
+    for name in ("deepcopy", "pickle"):
+        for a, b in zip(kept["coefs"], kept[name].coefs_):
+            np.testing.assert_array_equal(a, b)
+
+
 # -- activations ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("activation", ["leaky_relu", "elu"])
 def test_new_activations_train(digits, activation):
