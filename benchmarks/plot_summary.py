@@ -1,7 +1,7 @@
 """The README's chart: bpfast's gain over scikit-learn, case by case, from one
 committed run of benchmarks/compare.py.
 
-    python benchmarks/plot_summary.py            # compare-wheel.json -> docs/_static/
+    python benchmarks/plot_summary.py            # compare-wheel-avx512.json -> docs/_static/
     python benchmarks/plot_summary.py --results benchmarks/results/compare.json \\
         --out /tmp/summary.png
 
@@ -15,7 +15,7 @@ import json
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "compare-wheel.json"
+RESULTS = ROOT / "benchmarks" / "results" / "compare-wheel-avx512.json"
 OUT = ROOT / "docs" / "_static" / "benchmark-summary.png"
 
 
@@ -50,7 +50,8 @@ def plot(environment, cases, out, label):
     ax.set_xticks(ticks, [f"{t}×" for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel("gain: scikit-learn's time (memory-*: memory) over bpfast's\n"
-                  "black ticks: the case's target; orange: target missed in this run",
+                  "black ticks: the case's target; orange: a target (gain or % of "
+                  "roofline) missed in this run",
                   fontsize=9)
     ax.tick_params(axis="y", labelsize=8)
     ax.set_title(f"bpfast ({label}) against scikit-learn "
