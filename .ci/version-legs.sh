@@ -64,23 +64,17 @@ find_python() {  # find_python 3.10 -> the path of a CPython 3.10
     return 1
 }
 
-# pyproject's floors: "name>=X" -> "name==X"; requires-python ">=X.Y" -> X.Y
+# pyproject's floors: "name>=X" -> "name==X" for the dependencies, and for
+# dask and distributed in the test extra ("dask[array]>=X" -> "dask==X")
 floors() {
     python3 - "$repo/pyproject.toml" <<'PYEOF'
 import re, sys
 text = open(sys.argv[1]).read()
 deps = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M).group(1)
-for name, version in re.findall(r'^\s*"([A-Za-z0-9_.-]+)>=([0-9.]+)"', deps, re.M):
-    print(f"{name}=={version}")
-PYEOF
-}
-# the test extra's floors of dask and distributed: "dask[array]>=X" -> "dask==X"
-dask_floors() {
-    python3 - "$repo/pyproject.toml" <<'PYEOF'
-import re, sys
-text = open(sys.argv[1]).read()
 test = re.search(r"^test = \[(.*?)^\]", text, re.S | re.M).group(1)
-for name, version in re.findall(r'"(dask|distributed)(?:\[[a-z,]+\])?>=([0-9.]+)"', test):
+floors = re.findall(r'^\s*"([A-Za-z0-9_.-]+)>=([0-9.]+)"', deps, re.M)
+floors += re.findall(r'"(dask|distributed)(?:\[[a-z,]+\])?>=([0-9.]+)"', test)
+for name, version in floors:
     print(f"{name}=={version}")
 PYEOF
 }
@@ -98,10 +92,11 @@ unset PYTHONPATH PYTHONHOME
 export BPFAST_LEVELS="${BPFAST_LEVELS:-baseline}"
 
 run_leg() {
-    local leg="$1" py_version pins=() t0
+    local leg="$1" py_version pins=() packages=() subset=("${SUBSET[@]}") t0
     t0=$(date +%s)
     case "$leg" in
-        oldest) py_version="$(oldest_python)"; mapfile -t pins < <(floors; dask_floors) ;;
+        oldest) py_version="$(oldest_python)"; mapfile -t pins < <(floors)
+                packages=("dask[array]" distributed pyarrow); subset+=("${DASK_SUBSET[@]}") ;;
         newest) py_version=3.13 ;;
         *) echo "unknown leg $leg" >&2; return 2 ;;
     esac
@@ -120,10 +115,8 @@ run_leg() {
     "$vpy" -m pip install -q --upgrade pip
     # pins as constraints on the command line: they bind this environment and
     # not the isolated build environment (numpy 2 headers, as for wheels)
-    local dask_pkgs=()
-    [ "$leg" = oldest ] && dask_pkgs=("dask[array]" distributed pyarrow)
     (cd "$dir/src" && "$vpy" -m pip install -q -c "$dir/pins.txt" -e . pytest pandas hypothesis \
-        ${dask_pkgs[@]+"${dask_pkgs[@]}"})
+        ${packages[@]+"${packages[@]}"})
     (cd "$dir/src" && "$vpy" - <<'PYEOF'
 import os, sys
 import numpy, scipy, sklearn, threadpoolctl
@@ -146,8 +139,6 @@ except ImportError:
 PYEOF
     )
     local rc=0
-    local subset=("${SUBSET[@]}")
-    [ "$leg" = oldest ] && subset+=("${DASK_SUBSET[@]}")
     (cd "$dir/src" && "$vpy" -m pytest -q -p no:cacheprovider "${subset[@]}" \
         ${extra[@]+"${extra[@]}"}) || rc=$?
     echo "== leg $leg: exit $rc, $(( $(date +%s) - t0 )) s"

@@ -7,11 +7,11 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# The wheel's test runs (scripts/build_wheel.sh, cibuildwheel's test-sources) copy
+# docs/ beside tests/ as well, so the checks on its pages run there too.
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
-# The wheel's test runs (scripts/build_wheel.sh, cibuildwheel's test-sources) copy
-# docs/ beside tests/ as well, so these checks run there too.
 
 
 def _readme_commands():
