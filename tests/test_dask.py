@@ -121,7 +121,7 @@ def test_grid_search_with_joblib_dask_backend(client, data):
     # The 4 candidates x 3 folds ran on the workers (joblib batches them into
     # fewer tasks).
     assert len(tasks.data) > 0
-    assert {t["worker"] for t in tasks.data} <= set(client.scheduler_info()["workers"])
+    assert {t["worker"] for t in tasks.data} <= set(client.nthreads())
     local = search()
 
     np.testing.assert_allclose(on_dask.cv_results_["mean_test_score"],

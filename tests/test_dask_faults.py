@@ -51,7 +51,7 @@ def kill_a_worker_soon(client, delay):
         import threading
         threading.Timer(delay, os._exit, (1,)).start()
 
-    victim = sorted(client.scheduler_info()["workers"])[0]
+    victim = sorted(client.nthreads())[0]
     client.run(exit_later, delay, workers=[victim])
     return victim
 
@@ -64,13 +64,13 @@ def kill_a_worker(client, timeout=20):
         import threading
         threading.Timer(0.05, os._exit, (1,)).start()
 
-    victim = sorted(client.scheduler_info()["workers"])[0]
+    victim = sorted(client.nthreads())[0]
     try:
         client.run(exit_soon, workers=[victim])
     except CommClosedError:
         pass    # on a loaded machine the worker may be gone before its reply is
     deadline = time.monotonic() + timeout
-    while victim in client.scheduler_info()["workers"]:
+    while victim in client.nthreads():
         assert time.monotonic() < deadline, "the worker did not die"
         time.sleep(0.05)
     return victim
@@ -128,7 +128,7 @@ def test_lbfgs_survives_a_killed_worker(client, parts, monkeypatch):
     disturbed = bdask.MLPClassifier(**params).fit(*parts)
     elapsed = time.monotonic() - start
     assert killed and disturbed.n_restarts_ >= 1
-    assert killed[0] not in client.scheduler_info()["workers"]
+    assert killed[0] not in client.nthreads()
     assert same_bits(undisturbed, disturbed)
     assert disturbed.loss_ == undisturbed.loss_ and disturbed.n_iter_ == 25
     assert elapsed < 60

@@ -184,7 +184,7 @@ def test_placement_does_not_matter(client, classes3):
     X, y = classes3
     Xd, yd = chunked(100, X, y)
     fits = []
-    for worker in sorted(client.scheduler_info()["workers"]):
+    for worker in sorted(client.nthreads()):
         Xp, yp = client.persist([Xd, yd], workers=[worker])
         fits.append(bdask.MLPClassifier(**PARAMS).fit(Xp, yp))
         del Xp, yp

@@ -92,7 +92,7 @@ class _DaskFit:
         any training for values a fit cannot take), encode them; returns
         (summaries, encoding, [(rows, weight sum)] a chunk)."""
         client = self.client
-        workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+        workers = _shards.worker_addresses(client)
         if not workers:
             raise RuntimeError("the distributed client has no workers")
         placement = _contiguous_workers(self.rows, workers)

@@ -50,6 +50,16 @@ class NetSpec:
                        slope=self.slope)
 
 
+def worker_addresses(client):
+    """The sorted addresses of the cluster's workers, asked of the scheduler.
+
+    Not `client.scheduler_info()["workers"]`: that returns the client's cached
+    identity, which its periodic refresh (or another thread's call) may
+    replace with one that lists no workers between the fetch and the read.
+    """
+    return sorted(client.nthreads())
+
+
 def shares(weight_sums):
     """(each chunk's share of the weight sum, the sum, the first chunk of
     nonzero weight), the sum taken in chunk order."""
@@ -256,7 +266,7 @@ class ShardPool:
                     raise _WorkerLost() from None
 
     def _workers_lost(self):
-        alive = set(self.client.scheduler_info(n_workers=-1)["workers"])
+        alive = set(worker_addresses(self.client))
         return any(address not in alive for address, _, _, _ in self._actors)
 
     def _lost_after_wait(self, patience=3.0):
