@@ -162,6 +162,20 @@ def test_bad_labels(client, data, no_training):
     assert_cluster_empty(client)
 
 
+def test_bad_label_matrices(client, data, no_training):
+    X, y = data
+    Y = np.column_stack([y, 1 - y, y])
+    with pytest.raises(ValueError, match=r"not all 0 or 1"):
+        bdask.MLPClassifier(**PARAMS).fit(*chunked(100, X, 2 * Y))
+    with pytest.raises(ValueError, match="multiclass-multioutput"):
+        bdask.MLPClassifier(**PARAMS).fit(*chunked(100, X, Y + np.arange(400)[:, None] % 3))
+    with pytest.raises(ValueError, match="list of dicts, or the string 'balanced'"):
+        bdask.MLPClassifier(**PARAMS, class_weight={0: 2.0}).fit(*chunked(100, X, Y))
+    with pytest.raises(ValueError, match="Got 2 element"):
+        bdask.MLPClassifier(**PARAMS, class_weight=[{}, {}]).fit(*chunked(100, X, Y))
+    assert_cluster_empty(client)
+
+
 def test_zero_weights(client, data, no_training):
     X, y = data
     with pytest.raises(ValueError, match="sum to zero"):

@@ -215,6 +215,51 @@ def test_class_weight(client, binary, curves, class_weight):
     assert unweighted.loss_ != fitted.loss_
 
 
+@pytest.fixture(scope="module")
+def multilabel():
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n_samples=600, n_features=10, n_classes=4,
+                                          random_state=0)
+    return (X - X.mean(0)) / X.std(0), Y
+
+
+@pytest.mark.parametrize("class_weight", [
+    None, "balanced", [{0: 1.0, 1: 3.0}, {0: 2.0, 1: 1.0}, {1: 0.5}, {0: 1.0, 1: 1.0}]])
+def test_multilabel(client, multilabel, curves, class_weight):
+    """A 0/1 label matrix: one logistic output a label, class weights per
+    label as scikit-learn's compute_sample_weight forms them."""
+    X, Y = multilabel
+    params = dict(PARAMS, class_weight=class_weight)
+    in_memory, fitted = fit_both(bdask.MLPClassifier, params, X, Y, X.shape[0])
+    assert_same_bits(in_memory, fitted)
+    assert curves[0] == curves[1]
+    assert fitted.out_activation_ == "logistic" and fitted.n_outputs_ == 4
+    np.testing.assert_array_equal(fitted.classes_, in_memory.classes_)
+    in_memory, fitted = fit_both(bdask.MLPClassifier, params, X, Y, 110)
+    assert relative(curves[3], curves[2]).max() < 1e-10
+    np.testing.assert_array_equal(fitted.predict(X), in_memory.predict(X))
+    Xd, Yd = chunked(110, X, Y)
+    prediction = fitted.predict(Xd)
+    assert prediction.shape == (600, 4)
+    np.testing.assert_array_equal(prediction.compute(), in_memory.predict(X))
+    assert fitted.score(Xd, Yd) == in_memory.score(X, Y)    # whole rows right
+    if class_weight is not None:
+        unweighted = bdask.MLPClassifier(**PARAMS).fit(Xd, Yd)
+        assert unweighted.loss_ != fitted.loss_
+
+
+def test_multilabel_stochastic(client, multilabel):
+    X, Y = multilabel
+    params = dict(hidden_layer_sizes=(16,), solver="adam", max_iter=20,
+                  random_state=0, learning_rate_init=0.01)
+    first = bdask.MLPClassifier(**params).fit(*chunked(150, X, Y))
+    again = bdask.MLPClassifier(**params).fit(*chunked(150, X, Y))
+    assert_same_bits(first, again)
+    assert first.loss_curve_[-1] < 0.7 * first.loss_curve_[0]
+    assert first.predict(X).shape == (600, 4)
+
+
 def test_float32_one_chunk_bit_for_bit(client, classes3, curves):
     X, y = classes3
     X = X.astype(np.float32)

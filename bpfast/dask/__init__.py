@@ -148,7 +148,8 @@ shape (n_samples, n_features)
         y : {dask array, dask Series or DataFrame, array-like} of shape \
 (n_samples,) or (n_samples, n_outputs)
             The targets, in the same row chunks as ``X``: class labels
-            (binary or multiclass, 1-d, on dask input) or real numbers.
+            (binary or multiclass, 1-d, or a 0/1 label indicator matrix for
+            multilabel classification) or real numbers.
         sample_weight : {dask array, dask Series, array-like} of shape \
 (n_samples,), default=None
             Weights of the rows in the loss, in the same row chunks as
@@ -452,6 +453,12 @@ array([1, 1, 1, 1, 1])
         return _mlp.MLPClassifier
 
     def _encoding(self, summaries):
+        if summaries[0]["target_type"] == "multilabel-indicator":
+            rows, ones = _chunks.multilabel_counts(summaries)
+            return _chunks.Encoding(
+                np.arange(ones.shape[0]),
+                _chunks.multilabel_class_weights(self.class_weight, rows, ones),
+                multilabel=True)
         classes, counts = _chunks.classes_and_counts(summaries)
         if classes.shape[0] < 2:
             raise ValueError("y has fewer than two classes: %s" % list(classes))
@@ -460,11 +467,19 @@ array([1, 1, 1, 1, 1])
 
     def _set_input_attributes(self, fit, encoding):
         super()._set_input_attributes(fit, encoding)
-        self._label_binarizer = LabelBinarizer().fit(encoding.classes)
+        if encoding.multilabel:
+            # what LabelBinarizer.fit learns of any indicator matrix of
+            # this width
+            self._label_binarizer = LabelBinarizer().fit(
+                np.eye(encoding.classes.shape[0], dtype=int))
+        else:
+            self._label_binarizer = LabelBinarizer().fit(encoding.classes)
         self.classes_ = self._label_binarizer.classes_
 
     def _n_outputs(self, summaries, encoding):
-        return 1 if encoding.classes.shape[0] == 2 else encoding.classes.shape[0]
+        if encoding.multilabel or encoding.classes.shape[0] > 2:
+            return encoding.classes.shape[0]
+        return 1
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None, classes=None, *, monitor=None):

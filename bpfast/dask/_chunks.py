@@ -178,6 +178,12 @@ def summarize(chunk, classifier):
         summary["target_type"] = type_of_target(y)
         if y.ndim == 1:
             summary["labels"], summary["counts"] = np.unique(y, return_counts=True)
+        elif summary["target_type"] == "multilabel-indicator":
+            # 0/1 indicators only (type_of_target also calls two other
+            # integers "multilabel"), and each label's count of ones
+            summary["indicators"] = bool(np.isin(y, (0, 1)).all())
+            summary["labels"] = y.shape[1]
+            summary["ones"] = (y == 1).sum(axis=0)
     else:
         summary["y_numeric"] = y.dtype.kind in "fiub"
         summary["y_finite"] = (not summary["y_numeric"]
@@ -192,9 +198,12 @@ def summarize(chunk, classifier):
 @dataclass
 class Encoding:
     """How every chunk's targets and weights are encoded: the fit's classes
-    (None: regression) and one weight a class (None: no class weights)."""
+    (None: regression) and one weight a class (None: no class weights). A
+    multilabel fit's classes are its label indices and its class weights a
+    (labels, 2) table: the weight of 0 and of 1 in each label's column."""
     classes: "np.ndarray | None"
     class_weights: "np.ndarray | None"
+    multilabel: bool = False
 
 
 @dataclass
@@ -228,7 +237,16 @@ def encode(raw, encoding):
         sw = np.asarray(sw)
         if sw.dtype not in (np.float32, np.float64):
             sw = sw.astype(np.float64)
-    if encoding.classes is not None:
+    if encoding.multilabel:
+        Y = y == 1
+        if encoding.class_weights is not None:
+            # compute_sample_weight's product over the labels of each one's
+            # weight, as the in-memory fit forms it
+            weights = np.prod([table[column] for table, column
+                               in zip(encoding.class_weights, Y.T.astype(int))],
+                              axis=0, dtype=np.float64)
+            sw = weights if sw is None else sw * weights
+    elif encoding.classes is not None:
         classes = encoding.classes
         index = np.searchsorted(classes, y)
         if classes.shape[0] == 2:
@@ -265,10 +283,15 @@ def check_summaries(summaries, classifier):
         if not s["sw_finite"]:
             raise ValueError(f"sample_weight contains NaN or infinity (in chunk {i}).")
         if classifier:
-            if s["target_type"] not in ("binary", "multiclass"):
+            if s["target_type"] not in ("binary", "multiclass", "multilabel-indicator"):
                 raise ValueError(
                     f"Unknown label type: {s['target_type']!r} (in chunk {i}); "
-                    "bpfast.dask's classifiers take 1-d class labels.")
+                    "bpfast.dask's classifiers take 1-d class labels or a 0/1 "
+                    "label indicator matrix.")
+            if s["target_type"] == "multilabel-indicator" and not s["indicators"]:
+                raise ValueError(
+                    f"y is a 2-d label matrix whose values in chunk {i} are not all "
+                    "0 or 1; a multilabel fit takes 0/1 indicators.")
         else:
             if not s["y_numeric"]:
                 raise ValueError(f"y must hold numbers (chunk {i} does not).")
@@ -286,6 +309,40 @@ def classes_and_counts(summaries):
     for s in summaries:
         counts[np.searchsorted(classes, s["labels"])] += s["counts"]
     return classes, counts
+
+
+def multilabel_counts(summaries):
+    """(rows, each label's count of ones) over all chunks of a multilabel fit."""
+    rows = sum(s["rows"] for s in summaries)
+    ones = np.zeros(summaries[0]["labels"], dtype=np.int64)
+    for s in summaries:
+        ones += s["ones"]
+    return rows, ones
+
+
+def multilabel_class_weights(class_weight, rows, ones):
+    """The (labels, 2) table of the weights of 0 and 1 in each label's
+    column, those compute_sample_weight gives a multilabel y: each column
+    weighted as a 1-d target of the values present in it, 'balanced' for
+    all of them or one dict a column."""
+    if class_weight is None:
+        return None
+    n_labels = ones.shape[0]
+    if isinstance(class_weight, dict):
+        raise ValueError("For multi-output, class_weight should be a list of dicts, "
+                         "or the string 'balanced'.")
+    if not isinstance(class_weight, str) and len(class_weight) != n_labels:
+        raise ValueError(
+            "For multi-output, number of elements in class_weight should match number "
+            f"of outputs. Got {len(class_weight)} element(s) while having {n_labels} "
+            "outputs.")
+    table = np.ones((n_labels, 2), dtype=np.float64)
+    for k in range(n_labels):
+        counts = np.array([rows - ones[k], ones[k]])
+        present = np.flatnonzero(counts)
+        column_weight = class_weight if isinstance(class_weight, str) else class_weight[k]
+        table[k, present] = class_weights(column_weight, present, counts[present])
+    return table
 
 
 def class_weights(class_weight, classes, counts):

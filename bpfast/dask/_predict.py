@@ -92,9 +92,9 @@ def _weighted_sum(values, weights):
 
 
 def score(model, X, y, sample_weight, classifier):
-    """Accuracy (classifier) or R^2 averaged over the outputs (regressor),
-    as scikit-learn's accuracy_score and r2_score define them, reduced on
-    the workers: a float."""
+    """Accuracy (classifier; for multilabel, of whole rows) or R^2 averaged
+    over the outputs (regressor), as scikit-learn's accuracy_score and
+    r2_score define them, reduced on the workers: a float."""
     model = _checked_names(model, X)
     X = _rows(X, lengths=True)
     if any(np.isnan(c) for c in X.chunks[0]):
@@ -106,7 +106,10 @@ def score(model, X, y, sample_weight, classifier):
              else float(X.shape[0]))
     pred = predict(model, X, "predict")
     if classifier:
-        hits = _weighted_sum((pred == y).astype(np.float64), sample_weight)
+        hits = pred == y
+        if hits.ndim == 2:      # multilabel: a row is a hit if all its labels are
+            hits = hits.all(axis=1)
+        hits = _weighted_sum(hits.astype(np.float64), sample_weight)
         hits, total = dask.compute(hits, total)
         return float(hits / total)
     y = y.astype(np.float64)
