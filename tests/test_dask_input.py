@@ -96,13 +96,26 @@ def test_mismatched_chunks(client, data, no_training):
     assert_cluster_empty(client)
 
 
-def test_sparse_chunks_are_refused(client, data, no_training):
-    sparse = pytest.importorskip("scipy.sparse")
+class _OtherBlocks:
+    """The meta of a dask array whose blocks are neither NumPy nor SciPy
+    sparse (a GPU array, say)."""
+    dtype = np.dtype(np.float64)
+    ndim = 2
+    shape = (0, 0)
+
+    def __getitem__(self, key):     # what dask asks of a meta
+        return self
+
+    def astype(self, dtype, **kwargs):
+        return self
+
+
+def test_other_chunk_types_are_refused(client, data, no_training):
     X, y = data
     Xd, yd = chunked(100, X, y)
-    Xs = Xd.map_blocks(sparse.csr_matrix, meta=sparse.csr_matrix((0, 0)))
-    with pytest.raises(TypeError, match="dense chunks.*csr_matrix"):
-        bdask.MLPClassifier(**PARAMS).fit(Xs, yd)
+    Xo = Xd.map_blocks(lambda block: block, meta=_OtherBlocks())
+    with pytest.raises(TypeError, match="NumPy or SciPy sparse chunks.*_OtherBlocks"):
+        bdask.MLPClassifier(**PARAMS).fit(Xo, yd)
     assert_cluster_empty(client)
 
 

@@ -260,6 +260,42 @@ def test_multilabel_stochastic(client, multilabel):
     assert first.predict(X).shape == (600, 4)
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_sparse_chunks(client, classes3, curves, solver):
+    """SciPy sparse blocks (any format: made CSR on the workers). lbfgs: one
+    chunk is the in-memory fit on the CSR matrix bit for bit, several follow
+    its loss curve. Both solvers: CSR, CSC and COO chunks give the same
+    bits, and the fit of the same chunks dense to rounding (the sparse
+    kernels sum a row's products in another order than the GEMM)."""
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = classes3
+    X = np.where(np.abs(X) < 1.0, 0.0, X)     # 40% nonzero
+    params = dict(PARAMS, solver=solver, max_iter=15)
+
+    def blocks(rows, fmt):
+        return chunked(rows, X)[0].map_blocks(getattr(sparse, fmt + "_matrix"),
+                                              meta=sparse.csr_matrix((0, 0)))
+
+    yd = chunked(110, y)[0]
+    if solver == "lbfgs":
+        in_memory = bpfast.MLPClassifier(**params).fit(sparse.csr_matrix(X), y)
+        assert_same_bits(in_memory, bdask.MLPClassifier(**params).fit(
+            blocks(X.shape[0], "csr"), chunked(X.shape[0], y)[0]))
+        assert curves[0] == curves[1]
+        several = bdask.MLPClassifier(**params).fit(blocks(110, "csr"), yd)
+        assert relative(curves[2], curves[0]).max() < 1e-10
+        np.testing.assert_array_equal(several.predict(X), in_memory.predict(X))
+    dense = bdask.MLPClassifier(**params).fit(chunked(110, X)[0], yd)
+    fitted = [bdask.MLPClassifier(**params).fit(blocks(110, fmt), yd)
+              for fmt in ("csr", "csc", "coo")]
+    assert_same_bits(fitted[0], fitted[1])
+    assert_same_bits(fitted[0], fitted[2])
+    assert abs(fitted[0].loss_ - dense.loss_) < 1e-10 * dense.loss_
+    np.testing.assert_array_equal(fitted[0].predict(blocks(110, "csr")).compute(),
+                                  dense.predict(X))
+    assert fitted[0].score(blocks(110, "csr"), yd) == dense.score(X, y)
+
+
 def test_float32_one_chunk_bit_for_bit(client, classes3, curves):
     X, y = classes3
     X = X.astype(np.float32)

@@ -17,10 +17,11 @@ So the rows a kernel reads are the bits the in-memory fit's kernels read.
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 
-from .._network import kernel_data
+from .._network import as_kernel_csr, kernel_data
 
 
 def is_dask_collection(obj):
@@ -95,9 +96,10 @@ def row_chunked(X, y, sample_weight):
     _known_chunks(y, "y")
     if X.dtype.kind not in "fiub":
         raise ValueError(f"X must hold numbers; got dtype {X.dtype}.")
-    if not isinstance(getattr(X, "_meta", None), np.ndarray):
-        raise TypeError("bpfast.dask fits dense chunks (NumPy blocks); X's blocks are "
-                        f"{type(getattr(X, '_meta', None)).__name__}.")
+    meta = getattr(X, "_meta", None)
+    if not (isinstance(meta, np.ndarray) or sp.issparse(meta)):
+        raise TypeError("bpfast.dask fits NumPy or SciPy sparse chunks; X's blocks are "
+                        f"{type(meta).__name__}.")
     if X.chunks[0] != y.chunks[0]:
         raise ValueError(
             "X and y must be chunked alike along the rows: X's row chunks are "
@@ -150,15 +152,18 @@ def fit_dtype(X):
 # --------------------------------------------------------------------------
 @dataclass
 class RawChunk:
-    """A chunk's rows in the network's dtype, its targets and its sample
-    weights as given."""
+    """A chunk's rows in the network's dtype (C-ordered, or the kernels'
+    CSR for sparse blocks), its targets and its sample weights as given."""
     X: np.ndarray
     y: np.ndarray
     sample_weight: "np.ndarray | None"
 
 
 def raw_chunk(X, y, sample_weight, dtype):
-    X = np.ascontiguousarray(X, dtype=dtype)
+    if sp.issparse(X):
+        X = as_kernel_csr(X, dtype)
+    else:
+        X = np.ascontiguousarray(X, dtype=dtype)
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:     # a column: one output (column_or_1d)
         y = y.reshape(-1)
@@ -172,7 +177,8 @@ def summarize(chunk, classifier):
     count, whether X (and, for regression, y; and the sample weights) are
     finite, and for classification its labels' type, distinct labels and
     their counts."""
-    summary = {"rows": chunk.X.shape[0], "x_finite": bool(np.isfinite(chunk.X).all())}
+    values = chunk.X.data if sp.issparse(chunk.X) else chunk.X
+    summary = {"rows": chunk.X.shape[0], "x_finite": bool(np.isfinite(values).all())}
     y = chunk.y
     if classifier:
         summary["target_type"] = type_of_target(y)
@@ -208,7 +214,7 @@ class Encoding:
 
 @dataclass
 class Chunk:
-    """A chunk in the kernels' layout: X (C order), Y (rows x outputs) and
+    """A chunk in the kernels' layout: X (C order, or CSR), Y (rows x outputs) and
     the sample weights (None: all 1), all of the network's dtype; sw_sum is
     the weights' sum as the kernels compute it (the row count without)."""
     X: np.ndarray

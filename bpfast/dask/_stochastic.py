@@ -23,6 +23,7 @@ in-memory fit's, is in benchmarks/dask_scale.py's notes and the tests.
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 from .. import _kernels, _warnings
 from .._network import zeroed_arrays
@@ -57,7 +58,11 @@ class Trainer:
         if found is None:
             o, chunk, net = self.spec.extra, self.chunks[c], self.net
             batch_size = min(o["batch_size"], chunk.rows)
-            layout = net.layout(batch_size, net.units[0] if o["shuffle"] else 0)
+            # minibatches of shuffled dense rows are gathered into the
+            # workspace; CSR rows are read where they are (as in memory)
+            sparse = sp.issparse(chunk.X)
+            gather = o["shuffle"] and not sparse
+            layout = net.layout(batch_size, net.units[0] if gather else 0)
             # a shadow always: the same bits with or without, and the
             # kernels may then share an update among threads
             work, grads, shadow = zeroed_arrays(
@@ -66,8 +71,8 @@ class Trainer:
                 net, layout, work, grads, shadow, batch_size, self.spec.alpha,
                 l1_ratio=self.spec.l1_ratio, dropout=o["dropout"], seed=o["dropout_seed"])
             wanted = _kernels.epoch_threads(layout.meta, batch_size, kernel_threads(),
-                                            False, o["dropout"] > 0)
-            found = self._contexts[c] = (context, chunk.data(), wanted)
+                                            sparse, o["dropout"] > 0)
+            found = self._contexts[c] = (context, chunk.data(), wanted, gather)
         return found
 
     def epoch(self, params, state1, state2, step, epoch, learning_rate):
@@ -86,13 +91,13 @@ class Trainer:
             optimizer.state1[...] = state1
             optimizer.state2[...] = state2
             optimizer.step[...] = step
-            context, data, wanted = self._context(c)
+            context, data, wanted, gather = self._context(c)
             order = np.arange(data.n_rows, dtype=np.intp)
             if o["shuffle"]:
                 shuffle_order(np.random.RandomState(chunk_seed(o["seed"], epoch, c)),
                               order)
             with claim_threads(wanted) as n_threads:
-                total = optimizer.run_epoch(context, data, order, o["shuffle"], n_threads)
+                total = optimizer.run_epoch(context, data, order, gather, n_threads)
             return (float(total), share * net.params.astype(np.float64),
                     share * optimizer.state1.astype(np.float64),
                     share * optimizer.state2.astype(np.float64), optimizer.step.copy())
