@@ -94,6 +94,19 @@ def test_one_chunk_learns_as_in_memory(client, data):
     assert abs(fitted.score(X, y) - in_memory.score(X, y)) < 0.03
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd", "rmsprop"])
+def test_one_chunk_unshuffled_is_bit_for_bit(client, data, solver):
+    """Without shuffling, one chunk's epoch is the in-memory fit's epoch: the
+    same minibatches in the same order, the same kernels, so the same bits.
+    (With shuffling only the order differs: the chunk's own seed.)"""
+    X, y = data
+    params = dict(PARAMS, solver=solver, shuffle=False)
+    in_memory = bpfast.MLPClassifier(**params).fit(X, y)
+    fitted = bdask.MLPClassifier(**params).fit(*chunked(1200, X, y))
+    assert same_bits(in_memory, fitted)
+    assert fitted.t_ == in_memory.t_ and fitted.n_iter_ == in_memory.n_iter_
+
+
 def test_several_chunks_learn(client, data):
     """Four replicas averaged once an epoch learn more slowly an epoch than
     one pass over all rows (each took a quarter of the steps), but learn."""
