@@ -778,9 +778,14 @@ def test_300_fit_predict_cycles_do_not_leak():
 # ======================================================================================
 # Interrupts
 # ======================================================================================
+# Python installs its Ctrl-C handler only where SIGINT is not ignored at
+# start; a job started in the background by a non-interactive shell (`cmd &`)
+# inherits SIGINT ignored. The scripts install the handler an interactive
+# interpreter has, so the tests hold however the suite was started.
 INTERRUPT_SCRIPT = r"""
 import json, os, signal, sys, threading, time, warnings
 import numpy as np
+signal.signal(signal.SIGINT, signal.default_int_handler)
 which = sys.argv[1]
 if which == "sklearn":
     from sklearn.neural_network import MLPClassifier
@@ -841,6 +846,7 @@ print(json.dumps({
 LBFGS_INTERRUPT_SCRIPT = r"""
 import json, os, signal, sys, threading, time, warnings
 import numpy as np
+signal.signal(signal.SIGINT, signal.default_int_handler)
 warnings.simplefilter("ignore")
 if sys.argv[1] == "sklearn":
     from sklearn.neural_network import MLPClassifier
