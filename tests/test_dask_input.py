@@ -114,7 +114,7 @@ def test_other_chunk_types_are_refused(client, data, no_training):
     X, y = data
     Xd, yd = chunked(100, X, y)
     Xo = Xd.map_blocks(lambda block: block, meta=_OtherBlocks())
-    with pytest.raises(TypeError, match="NumPy or SciPy sparse chunks.*_OtherBlocks"):
+    with pytest.raises(TypeError, match="NumPy, SciPy sparse or pydata-sparse chunks.*_OtherBlocks"):
         bdask.MLPClassifier(**PARAMS).fit(Xo, yd)
     assert_cluster_empty(client)
 

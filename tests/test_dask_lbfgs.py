@@ -296,6 +296,25 @@ def test_sparse_chunks(client, classes3, curves, solver):
     assert fitted[0].score(blocks(110, "csr"), yd) == dense.score(X, y)
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_pydata_sparse_chunks(client, classes3, solver):
+    """pydata-sparse blocks (dask's own sparse arrays; dask-ml brings the
+    package) fit and predict as the SciPy matrices they convert to."""
+    pydata = pytest.importorskip("sparse")
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = classes3
+    X = np.where(np.abs(X) < 1.0, 0.0, X)
+    params = dict(PARAMS, solver=solver, max_iter=15)
+    Xd, yd = chunked(110, X, y)
+    reference = bdask.MLPClassifier(**params).fit(
+        Xd.map_blocks(sparse.csr_matrix, meta=sparse.csr_matrix((0, 0))), yd)
+    for convert in (pydata.COO.from_numpy, pydata.GCXS.from_numpy):
+        blocks = Xd.map_blocks(convert)
+        assert_same_bits(reference, bdask.MLPClassifier(**params).fit(blocks, yd))
+        np.testing.assert_array_equal(reference.predict(blocks).compute(),
+                                      reference.predict(X))
+
+
 def test_float32_one_chunk_bit_for_bit(client, classes3, curves):
     X, y = classes3
     X = X.astype(np.float32)

@@ -145,7 +145,7 @@ class _DaskMLP:
         X : {dask array, dask DataFrame, array-like, sparse matrix} of \
 shape (n_samples, n_features)
             The input data; dask collections chunked by rows only, of
-            NumPy or SciPy sparse blocks.
+            NumPy, SciPy sparse or pydata-sparse blocks.
         y : {dask array, dask Series or DataFrame, array-like} of shape \
 (n_samples,) or (n_samples, n_outputs)
             The targets, in the same row chunks as ``X``: class labels

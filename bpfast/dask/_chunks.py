@@ -58,6 +58,14 @@ def feature_names(X):
     return None
 
 
+def scipy_block(block):
+    """A pydata-sparse block (COO, GCXS: dask's usual sparse blocks) as the
+    SciPy sparse matrix it converts to; any other block unchanged."""
+    if not sp.issparse(block) and hasattr(block, "to_scipy_sparse"):
+        return block.to_scipy_sparse()
+    return block
+
+
 def _describe(chunks, limit=6):
     chunks = tuple(chunks)
     if len(chunks) <= limit:
@@ -97,9 +105,9 @@ def row_chunked(X, y, sample_weight):
     if X.dtype.kind not in "fiub":
         raise ValueError(f"X must hold numbers; got dtype {X.dtype}.")
     meta = getattr(X, "_meta", None)
-    if not (isinstance(meta, np.ndarray) or sp.issparse(meta)):
-        raise TypeError("bpfast.dask fits NumPy or SciPy sparse chunks; X's blocks are "
-                        f"{type(meta).__name__}.")
+    if not (isinstance(meta, np.ndarray) or sp.issparse(scipy_block(meta))):
+        raise TypeError("bpfast.dask fits NumPy, SciPy sparse or pydata-sparse chunks; "
+                        f"X's blocks are {type(meta).__name__}.")
     if X.chunks[0] != y.chunks[0]:
         raise ValueError(
             "X and y must be chunked alike along the rows: X's row chunks are "
@@ -153,13 +161,14 @@ def fit_dtype(X):
 @dataclass
 class RawChunk:
     """A chunk's rows in the network's dtype (C-ordered, or the kernels'
-    CSR for sparse blocks), its targets and its sample weights as given."""
+    CSR for SciPy or pydata-sparse blocks), its targets and its sample weights as given."""
     X: np.ndarray
     y: np.ndarray
     sample_weight: "np.ndarray | None"
 
 
 def raw_chunk(X, y, sample_weight, dtype):
+    X = scipy_block(X)
     if sp.issparse(X):
         X = as_kernel_csr(X, dtype)
     else:

@@ -13,6 +13,8 @@ import numpy as np
 import dask
 import dask.array as da
 
+from . import _chunks
+
 
 def _rows(X, lengths=False):
     """X as a dask array chunked by rows only. A DataFrame's partition
@@ -30,7 +32,7 @@ def _rows(X, lengths=False):
 
 
 def _block(X, model, method):
-    return getattr(model, method)(X)
+    return getattr(model, method)(_chunks.scipy_block(X))
 
 
 def _checked_names(model, X):
