@@ -21,7 +21,8 @@ import scipy.sparse as sp
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 
-from .._network import as_kernel_csr, kernel_data
+from .._mlp import _kernel_X
+from .._network import kernel_data
 
 
 def is_dask_collection(obj):
@@ -161,18 +162,15 @@ def fit_dtype(X):
 @dataclass
 class RawChunk:
     """A chunk's rows in the network's dtype (C-ordered, or the kernels'
-    CSR for SciPy or pydata-sparse blocks), its targets and its sample weights as given."""
+    CSR for SciPy or pydata-sparse blocks), its targets and its sample
+    weights as given."""
     X: np.ndarray
     y: np.ndarray
     sample_weight: "np.ndarray | None"
 
 
 def raw_chunk(X, y, sample_weight, dtype):
-    X = scipy_block(X)
-    if sp.issparse(X):
-        X = as_kernel_csr(X, dtype)
-    else:
-        X = np.ascontiguousarray(X, dtype=dtype)
+    X = _kernel_X(scipy_block(X), dtype)
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:     # a column: one output (column_or_1d)
         y = y.reshape(-1)
@@ -355,8 +353,8 @@ def multilabel_class_weights(class_weight, rows, ones):
     for k in range(n_labels):
         counts = np.array([rows - ones[k], ones[k]])
         present = np.flatnonzero(counts)
-        column_weight = class_weight if isinstance(class_weight, str) else class_weight[k]
-        table[k, present] = class_weights(column_weight, present, counts[present])
+        weight_k = class_weight if isinstance(class_weight, str) else class_weight[k]
+        table[k, present] = class_weights(weight_k, present, counts[present])
     return table
 
 

@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 
-from .._network import Network, as_kernel_csr
+from .._mlp import _kernel_X
+from .._network import Network
 from .._threads import claim_threads, kernel_threads, single_threaded_blas
 from . import _tree
 
@@ -144,11 +144,9 @@ class Shard:
         check, on the fit's first rows)."""
         chunk = self.chunks[min(self.chunks)]
         params = np.asarray(params, dtype=self.net.dtype)
-        first = chunk.X[:rows]
-        if sp.issparse(first):      # a slice may narrow the index dtype
-            first = as_kernel_csr(first, self.net.dtype)
         with single_threaded_blas():
-            out, _ = self.net.forward(first, 1, params)
+            out, _ = self.net.forward(_kernel_X(chunk.X[:rows], self.net.dtype), 1,
+                                      params)
         return bool(np.isfinite(out).all())
 
     # -- stochastic solvers --------------------------------------------------

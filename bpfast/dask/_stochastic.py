@@ -16,9 +16,10 @@ best_loss_, tol and n_iter_no_change, the learning-rate schedules, t_.
 
 This is not the in-memory model: averaging replicas after an epoch each is
 not one pass of minibatches over all rows (with one chunk it is such a
-pass, in another shuffled order; unshuffled, the in-memory fit's bits). It depends only on the chunking, the
-parameters and random_state: the same bits whatever the number of workers,
-the scheduling or a worker's death. Its loss per epoch, against the
+pass, in another shuffled order; unshuffled, the in-memory fit's bits).
+It depends only on the chunking, the parameters and random_state: the
+same bits whatever the number of workers, the scheduling or a worker's
+death. Its loss per epoch, against the
 in-memory fit's, is in benchmarks/dask_scale.py's notes and the tests.
 """
 
