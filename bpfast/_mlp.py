@@ -120,12 +120,19 @@ class _BaseMLP(BaseEstimator):
             return self.elu_alpha
         return 0.0
 
-    def _new_network(self, layer_units, dtype):
+    def _new_network(self, layer_units, dtype, coefs=None, intercepts=None):
+        """A network of these units, holding coefs / intercepts if given,
+        made the estimator's: coefs_ and intercepts_ become its views. It is
+        published only once loaded: a thread predicting with this estimator
+        meanwhile (several threads sharing a freshly unpickled model) sees
+        the old arrays or the whole network, never one still empty."""
         net = Network(layer_units, self.activation, self.out_activation_, dtype,
                       slope=self._activation_slope())
-        self._network = net
+        if coefs is not None:
+            net.load(coefs, intercepts)
         self.coefs_ = net.coef_views()
         self.intercepts_ = net.intercept_views()
+        self._network = net
         return net
 
     def _get_network(self):
@@ -140,9 +147,7 @@ class _BaseMLP(BaseEstimator):
         if dtype not in (np.float32, np.float64):
             dtype = np.float64
         units = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
-        net = self._new_network(units, dtype)
-        net.load(coefs, intercepts)
-        return net
+        return self._new_network(units, dtype, coefs, intercepts)
 
     def _initialize(self, y, layer_units, dtype):
         self.n_iter_ = 0

@@ -21,6 +21,7 @@ in the pytest summary (section "bpfast reliability: measurements").
 import inspect
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -275,6 +276,41 @@ def test_predictions_from_8_threads_equal_serial_ones(digits):
         assert len(results) == 8 * 3 * len(methods)
         for m, out in results:
             assert same_bits(out, serial[m]), f"{name}.{m} from threads differs"
+
+
+def test_threads_sharing_a_freshly_unpickled_model_predict_alike():
+    """An unpickled (or copied) model rebuilds its flat parameter vector on
+    its first prediction. Threads that share it from the start (a server's
+    workers, bpfast.dask's in-process workers) must each see the whole
+    vector: it was once published before its weights were copied in, and
+    about a quarter of such predictions came out of empty weights."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 300)
+    y = rng.randint(0, 3, 200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = bpfast.MLPClassifier(hidden_layer_sizes=(1024, 1024), max_iter=1,
+                                     random_state=0).fit(X, y)
+    serial = model.predict_proba(X[:5])
+    wrong = 0
+    for _ in range(20):
+        fresh = pickle.loads(pickle.dumps(model))
+        barrier = threading.Barrier(4)
+        results = []
+
+        def worker():
+            barrier.wait()
+            results.append(fresh.predict_proba(X[:5]))
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        assert len(results) == 4
+        wrong += sum(not same_bits(out, serial) for out in results)
+        assert same_bits(fresh.predict_proba(X[:5]), serial)
+    assert wrong == 0, f"{wrong} of 80 predictions differ"
 
 
 FIT_SPECS = {
