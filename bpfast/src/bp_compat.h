@@ -3,11 +3,19 @@
 
    Branches: GCC and clang (__GNUC__, __clang__), MSVC (_MSC_VER); Linux
    (__linux__: futex, gettid, mmap), Windows (_WIN32: QueryPerformanceCounter,
-   SwitchToThread); macOS and the other POSIX systems take the POSIX calls
-   (clock_gettime, sched_yield) and the portable fallbacks, so need no
-   branch of their own. Only the GCC and clang branches are built and tested
-   (CI, on Linux); the MSVC ones are written from Microsoft's documented
-   intrinsics and use no GCC extension.
+   SwitchToThread, WaitOnAddress), macOS (__APPLE__: os_sync_wait_on_address);
+   the other POSIX systems take the POSIX calls (clock_gettime, sched_yield,
+   pthread condition variables). The GCC and clang branches are built and
+   tested on Linux (CI: x86-64 natively, aarch64 cross-compiled and run under
+   qemu); the portable wait is built and tested on Linux with
+   BP_PORTABLE_WAIT; the Windows branches (not the MSVC-only ones) are
+   compiled by MinGW-w64 in CI (.ci/windows-headers.sh) and never run; the
+   MSVC and macOS ones are written from Microsoft's and Apple's documented
+   interfaces and never built here.
+
+   The headers need nothing from Python but Py_ssize_t: a module includes
+   Python.h first (Cython's C does), and a header compiled alone (the
+   Windows check) takes ptrdiff_t, the same type wherever Python builds.
 
    It gives:
      BP_STATIC, BP_INLINE, BP_ALWAYS_INLINE, BP_NOINLINE
@@ -25,22 +33,24 @@
      bp_cpu_pause, BP_PREFETCH_READ              spin-wait hint, prefetch
      bp_seconds                                  a monotonic clock, seconds
      bp_yield                                    give up the core
-     bp_futex_wait, bp_futex_wake_all, BP_HAVE_FUTEX
-                                                 sleep until a word changes
-                                                 (Linux's futex), or a yield
+     bp_futex_wait, bp_futex_wake_all, BP_WAIT_KIND
+                                                 sleep until a word changes:
+                                                 Linux's futex, Windows'
+                                                 WaitOnAddress, macOS's
+                                                 os_sync, or condition
+                                                 variables (BP_PORTABLE_WAIT)
      BP_COMPILER, BP_DEBUG_BUILD                 what built the module
 */
 #ifndef BPFAST_BP_COMPAT_H
 #define BPFAST_BP_COMPAT_H
 
-/* Python.h first, as Python asks (it sets feature macros that the system
-   headers read); the headers use its Py_ssize_t. In the module it is in
-   already. */
-#include <Python.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
+#if !defined(Py_PYTHON_H)
+typedef ptrdiff_t Py_ssize_t;
+#endif
 
 #if defined(_WIN32)
 #  ifndef WIN32_LEAN_AND_MEAN
@@ -49,8 +59,18 @@
 #  ifndef NOMINMAX
 #    define NOMINMAX
 #  endif
+   /* WaitOnAddress needs Windows 8 (0x0602) in the headers: Python 3.10's
+      own floor, which its pyconfig.h sets already */
+#  if !defined(_WIN32_WINNT) || _WIN32_WINNT < 0x0602
+#    undef _WIN32_WINNT
+#    define _WIN32_WINNT 0x0602
+#  endif
 #  include <windows.h>
+#  if defined(_MSC_VER)
+#    pragma comment(lib, "Synchronization.lib")
+#  endif
 #else
+#  include <pthread.h>
 #  include <sched.h>
 #  include <time.h>
 #endif
@@ -60,7 +80,12 @@
 #  include <sys/syscall.h>
 #  include <unistd.h>
 #endif
-#if defined(_MSC_VER)
+#if defined(__APPLE__) && defined(__has_include) && !defined(BP_PORTABLE_WAIT)
+#  if __has_include(<os/os_sync_wait_on_address.h>)
+#    include <os/os_sync_wait_on_address.h>
+#  endif
+#endif
+#if defined(_MSC_VER) || (defined(_WIN32) && defined(BP_INTERLOCKED_ATOMICS))
 #  include <intrin.h>
 #endif
 #if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
@@ -119,8 +144,9 @@
    order and give at least what was asked: its Interlocked functions are
    full barriers; its loads are a volatile read followed by a barrier
    (acquire, and, with the stores made by Interlocked exchanges, sequentially
-   consistent). */
-#if defined(__GNUC__) || defined(__clang__)
+   consistent). BP_INTERLOCKED_ATOMICS takes the Interlocked forms with any
+   Windows compiler: how MinGW-w64's GCC compiles them in CI. */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(BP_INTERLOCKED_ATOMICS)
 #  define BP_RELAXED __ATOMIC_RELAXED
 #  define BP_ACQUIRE __ATOMIC_ACQUIRE
 #  define BP_RELEASE __ATOMIC_RELEASE
@@ -135,7 +161,7 @@
    /* if *p == *expected, *p = desired and 1; else *expected = *p and 0 */
 #  define bp_atomic_cas_i64(p, expected, desired, success, failure) \
        __atomic_compare_exchange_n((p), (expected), (desired), 0, (success), (failure))
-#elif defined(_MSC_VER)
+#elif defined(_MSC_VER) || (defined(_WIN32) && defined(BP_INTERLOCKED_ATOMICS))
 #  define BP_RELAXED 0
 #  define BP_ACQUIRE 2
 #  define BP_RELEASE 3
@@ -325,26 +351,135 @@ BP_INLINE void bp_yield(void) {
 #endif
 }
 
-/* bp_futex_wait(addr, value): sleep while *addr == value, until a
-   bp_futex_wake_all(addr) (or spuriously: callers look again). On Linux the
-   futex system call, which compares under the kernel's lock, so a wake that
-   follows the change of *addr is never lost. Elsewhere no thread sleeps:
-   the wait gives up the core once (the caller loops, having spun first),
-   and the wake has nothing to do. */
-#if defined(__linux__) && !defined(BP_NO_FUTEX)
-#  define BP_HAVE_FUTEX 1
+/* ---- sleeping until a word changes ---------------------------------------
+   bp_futex_wait(addr, value): sleep while *addr == value, until a
+   bp_futex_wake_all(addr), or spuriously (callers look again and loop).
+   bp_futex_wake_all(addr): wake every thread asleep on addr; called after
+   *addr was changed. A wake that follows the change is never lost: each
+   path below compares *addr under the lock that the wake takes (the
+   kernel's, or the parking lot's mutex). One path, chosen at compile time:
+
+     BP_WAIT_FUTEX      Linux: the futex system call (private to the process)
+     BP_WAIT_WINDOWS    Windows 8 and later (every Windows that Python 3.10
+                        supports): WaitOnAddress / WakeByAddressAll, from
+                        Synchronization.lib
+     BP_WAIT_OS_SYNC    macOS 14.4 and later: os_sync_wait_on_address /
+                        os_sync_wake_by_address_all (public since the 14.4
+                        SDK; where the SDK has them but the running macOS is
+                        older, the condition-variable path at run time)
+     BP_WAIT_PORTABLE   everywhere else (older macOS SDKs, the BSDs), and on
+                        any OS with BP_PORTABLE_WAIT defined (how CI tests it
+                        on Linux): a parking lot of mutexes and condition
+                        variables, pthreads' (SRW locks and condition
+                        variables on Windows), picked by the word's address
+
+   BP_WAIT_KIND names the path ("futex", ...). No path yields in a loop:
+   sched_yield on a busy machine gives the core to nothing, and a team of
+   threads that yield while their peer is preempted collapses (an iris fit
+   250x slower on two threads than on one, before the futex wait). */
+#if defined(__APPLE__) && defined(__has_include) && !defined(BP_PORTABLE_WAIT)
+#  if __has_include(<os/os_sync_wait_on_address.h>)
+#    define BP_HAVE_OS_SYNC_HEADER 1
+#  endif
+#endif
+#if defined(BP_PORTABLE_WAIT)
+#  define BP_WAIT_PORTABLE 1
+#  define BP_WAIT_KIND "portable (condition variables)"
+#elif defined(__linux__)
+#  define BP_WAIT_FUTEX 1
+#  define BP_WAIT_KIND "futex"
+#elif defined(_WIN32)
+#  define BP_WAIT_WINDOWS 1
+#  define BP_WAIT_KIND "WaitOnAddress"
+#elif defined(BP_HAVE_OS_SYNC_HEADER)
+#  define BP_WAIT_OS_SYNC 1
+#  define BP_WAIT_PORTABLE 1    /* the fallback before macOS 14.4 */
+#  define BP_WAIT_KIND "os_sync_wait_on_address"
+#else
+#  define BP_WAIT_PORTABLE 1
+#  define BP_WAIT_KIND "portable (condition variables)"
+#endif
+/* every path sleeps: kept for the callers that ask */
+#define BP_HAVE_FUTEX 1
+
+#if defined(BP_WAIT_PORTABLE)
+/* The parking lot: a fixed set of mutex + condition variable pairs, set up
+   statically (no call to make before the first wait, nothing to free), a
+   word's pair picked by its address. Words that share a pair share its
+   wakes: each waiter looks at its own word again and sleeps on. */
+#  define BP_PARKING_SLOTS 16
+#  if defined(_WIN32)
+typedef struct { SRWLOCK lock; CONDITION_VARIABLE cond; } bp_parking;
+#    define BP_PARKING_INIT {SRWLOCK_INIT, CONDITION_VARIABLE_INIT}
+#    define bp_parking_lock(p) AcquireSRWLockExclusive(&(p)->lock)
+#    define bp_parking_unlock(p) ReleaseSRWLockExclusive(&(p)->lock)
+#    define bp_parking_sleep(p) SleepConditionVariableSRW(&(p)->cond, &(p)->lock, INFINITE, 0)
+#    define bp_parking_wake(p) WakeAllConditionVariable(&(p)->cond)
+#  else
+typedef struct { pthread_mutex_t lock; pthread_cond_t cond; } bp_parking;
+#    define BP_PARKING_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER}
+#    define bp_parking_lock(p) pthread_mutex_lock(&(p)->lock)
+#    define bp_parking_unlock(p) pthread_mutex_unlock(&(p)->lock)
+#    define bp_parking_sleep(p) pthread_cond_wait(&(p)->cond, &(p)->lock)
+#    define bp_parking_wake(p) pthread_cond_broadcast(&(p)->cond)
+#  endif
+#  define BP_PARKING_INIT4 BP_PARKING_INIT, BP_PARKING_INIT, BP_PARKING_INIT, BP_PARKING_INIT
+BP_STATIC bp_parking bp_parking_lot[BP_PARKING_SLOTS] = {
+    BP_PARKING_INIT4, BP_PARKING_INIT4, BP_PARKING_INIT4, BP_PARKING_INIT4};
+BP_INLINE bp_parking* bp_parking_of(const int* addr) {
+    /* words of one barrier lie within a cache line: hash the line */
+    return &bp_parking_lot[((uintptr_t)addr >> 6) % BP_PARKING_SLOTS];
+}
+BP_INLINE void bp_parking_wait(int* addr, int value) {
+    bp_parking* p = bp_parking_of(addr);
+    bp_parking_lock(p);
+    while (bp_atomic_load_i32(addr, BP_SEQ_CST) == value)
+        bp_parking_sleep(p);
+    bp_parking_unlock(p);
+}
+BP_INLINE void bp_parking_wake_all(int* addr) {
+    bp_parking* p = bp_parking_of(addr);
+    /* the waiter compares under the lock: taking it here means it either
+       saw the new value or is asleep on the condition and gets this wake */
+    bp_parking_lock(p);
+    bp_parking_wake(p);
+    bp_parking_unlock(p);
+}
+#endif
+
+#if defined(BP_WAIT_FUTEX)
 BP_INLINE void bp_futex_wait(int* addr, int value) {
     syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
 }
 BP_INLINE void bp_futex_wake_all(int* addr) {
     syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
-#else
-#  define BP_HAVE_FUTEX 0
+#elif defined(BP_WAIT_WINDOWS)
 BP_INLINE void bp_futex_wait(int* addr, int value) {
-    if (bp_atomic_load_i32(addr, BP_ACQUIRE) == value) bp_yield();
+    WaitOnAddress((volatile VOID*)addr, (PVOID)&value, sizeof value, INFINITE);
 }
-BP_INLINE void bp_futex_wake_all(int* addr) { (void)addr; }
+BP_INLINE void bp_futex_wake_all(int* addr) {
+    WakeByAddressAll((PVOID)addr);
+}
+#elif defined(BP_WAIT_OS_SYNC)
+BP_INLINE void bp_futex_wait(int* addr, int value) {
+    if (__builtin_available(macOS 14.4, iOS 17.4, *)) {
+        os_sync_wait_on_address((void*)addr, (uint64_t)(uint32_t)value, sizeof *addr,
+                                OS_SYNC_WAIT_ON_ADDRESS_NONE);
+    } else {
+        bp_parking_wait(addr, value);
+    }
+}
+BP_INLINE void bp_futex_wake_all(int* addr) {
+    if (__builtin_available(macOS 14.4, iOS 17.4, *)) {
+        os_sync_wake_by_address_all((void*)addr, sizeof *addr, OS_SYNC_WAKE_BY_ADDRESS_NONE);
+    } else {
+        bp_parking_wake_all(addr);
+    }
+}
+#else
+BP_INLINE void bp_futex_wait(int* addr, int value) { bp_parking_wait(addr, value); }
+BP_INLINE void bp_futex_wake_all(int* addr) { bp_parking_wake_all(addr); }
 #endif
 
 #endif /* BPFAST_BP_COMPAT_H */

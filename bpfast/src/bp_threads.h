@@ -6,11 +6,16 @@
 
 #include "bp_compat.h"
 
+/* BP_OPENMP: 1 where the module was compiled with OpenMP; 0 in a serial
+   build (a compiler without OpenMP: setup.py builds one, with a warning),
+   where every parallel region runs on the calling thread alone */
 #ifdef _OPENMP
+#define BP_OPENMP 1
 #include <omp.h>
 BP_INLINE int bp_omp_max_threads(void) { return omp_get_max_threads(); }
 BP_INLINE int bp_omp_team_size(void) { return omp_get_num_threads(); }
 #else
+#define BP_OPENMP 0
 BP_INLINE int bp_omp_max_threads(void) { return 1; }
 BP_INLINE int bp_omp_team_size(void) { return 1; }
 #endif
@@ -49,13 +54,14 @@ BP_INLINE int bp_worker_tid_of(int t) {
    thread it waits for may be off its core for a whole time slice, and a
    waiter that kept spinning (or looping on sched_yield, which gives a busy
    core's other tasks nothing) would hold a core that thread could have had.
-   (Without a futex, off Linux, the sleep is a yield: see bp_compat.h.) The
+   (The sleep is Linux's futex, Windows' WaitOnAddress, macOS's os_sync, or
+   a condition variable: bp_compat.h; never a yield in a loop.) The
    time a thread spends in the barrier is added to *waited (seconds), for
    the team's tuner. One barrier per team, on the caller's stack. */
 typedef struct { int count; int sense; int sleepers; } bp_barrier;
 #define BP_SPINS 2048
 
-/* Wait until *word != value: spin, then sleep (futex) or yield. */
+/* Wait until *word != value: spin, then sleep (bp_futex_wait). */
 BP_INLINE void bp_wait_while(int* word, int* sleepers, int value) {
     int spins = 0;
     while (bp_atomic_load_i32(word, BP_ACQUIRE) == value) {
@@ -73,7 +79,7 @@ BP_INLINE void bp_wait_while(int* word, int* sleepers, int value) {
 /* Set *word = value and wake whoever sleeps on it. */
 BP_INLINE void bp_wake_all(int* word, int* sleepers, int value) {
     bp_atomic_store_i32(word, value, BP_SEQ_CST);
-    if (BP_HAVE_FUTEX && bp_atomic_load_i32(sleepers, BP_SEQ_CST) > 0)
+    if (bp_atomic_load_i32(sleepers, BP_SEQ_CST) > 0)
         bp_futex_wake_all(word);
 }
 
