@@ -33,6 +33,13 @@ Runtime CPU dispatch: Cython runs once on bpfast/_kernels.pyx (the module
                runs code the CPU lacks. The levels compile in parallel
                (build_ext's parallel option, on as many workers as there are
                CPUs, up to the modules).
+OpenMP:        tried before the build: a tiny OpenMP program is compiled,
+               linked and (unless cross-compiling) run with the compiler and
+               flags of the build. Where the compiler refuses OpenMP (Apple's
+               clang as shipped; clang without libomp), bpfast is built
+               serial, with a warning: the kernels run on one thread, and
+               bpfast.show_config() says "OpenMP: no".
+               BPFAST_FAIL_NO_OPENMP=1 makes that an error instead.
 Release build: -O3 with OpenMP, bounds checks off.
 Debug build:   BPFAST_DEBUG=1 pip install ...  -> -O0 -g, Cython bounds and
                initialisation checks on (the kernels' layout and index checks
@@ -75,6 +82,10 @@ def _flag(name):
 
 
 DEBUG = _flag("BPFAST_DEBUG")
+FAIL_NO_OPENMP = _flag("BPFAST_FAIL_NO_OPENMP")
+# the barrier's portable wait (condition variables) on any OS, instead of the
+# OS's own (futex, WaitOnAddress, os_sync): how CI tests it on Linux
+PORTABLE_WAIT = _flag("BPFAST_PORTABLE_WAIT")
 NATIVE = _flag("BPFAST_NATIVE")
 MSVC = sys.platform == "win32"
 X86_LEVELS = ("baseline", "v3", "v4")   # low to high, as bpfast/_dispatch.py
@@ -164,6 +175,11 @@ else:
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
 if DEBUG:
     macros.append(("BPFAST_DEBUG", "1"))
+if PORTABLE_WAIT:
+    macros.append(("BP_PORTABLE_WAIT", "1"))
+# Windows' WaitOnAddress (bp_compat.h) is in Synchronization.lib (MSVC also
+# takes it from the header's #pragma; MinGW needs it named)
+libraries = ["synchronization"] if sys.platform == "win32" else []
 
 # bpfast's C: the headers and their declarations for Cython
 SRC = os.path.join("bpfast", "src")
@@ -213,6 +229,7 @@ extensions = [
         define_macros=macros + (build_macros if name == "_cpu" else []),
         extra_compile_args=openmp_compile + optimise + ARCH["baseline"] + warnings_off,
         extra_link_args=openmp_link,
+        libraries=libraries,
     )
     for name in SINGLE
 ]
@@ -227,6 +244,7 @@ for name in DISPATCHED:
             depends=[c_file] + DEPENDS,
             extra_compile_args=openmp_compile + optimise + ARCH[level] + warnings_off,
             extra_link_args=openmp_link,
+            libraries=libraries,
         )
         ext.bpfast_dispatch = (name, level, c_file)
         extensions.append(ext)
@@ -234,6 +252,80 @@ for name in DISPATCHED:
 # the startup hook: (source in bpfast/, name at the top of site-packages)
 STARTUP_FILES = [(os.path.join("bpfast", "_sklearn_patch.pth"), "bpfast-sklearn-patch.pth"),
                  (os.path.join("bpfast", "_startup.py"), "_bpfast_startup.py")]
+
+
+OPENMP_PROBE = r"""
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return !(n >= 1 && omp_get_max_threads() >= 1);
+}
+"""
+
+NO_OPENMP_WARNING = """
+***
+bpfast: the compiler {compiler} has no OpenMP: {why}.
+bpfast is built SERIAL: its kernels will run on one thread, correct but
+without the speed of several cores. bpfast.show_config() says "OpenMP: no".
+For a threaded build, use a compiler with OpenMP:
+  - macOS: `brew install libomp`, then CC=clang with
+    CFLAGS="-I$(brew --prefix libomp)/include" and
+    LDFLAGS="-L$(brew --prefix libomp)/lib";
+  - Linux: GCC, or clang with libomp (Debian/Ubuntu: apt-get install libomp-dev).
+Set BPFAST_FAIL_NO_OPENMP=1 to make this an error instead.
+***
+"""
+
+
+def _build_machine():
+    import platform
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "x64": "x86_64"}.get(machine, machine)
+
+
+def openmp_works(compiler, temp_dir):
+    """(True, "") if `compiler` compiles and links OpenMP code with the
+    build's flags and the program runs (not run when cross-compiling: the
+    target's binary cannot); (False, why) otherwise."""
+    import shutil
+    import tempfile
+
+    from setuptools.errors import CCompilerError
+
+    os.makedirs(temp_dir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="openmp-probe-", dir=temp_dir)
+    try:
+        source = os.path.join(work, "probe.c")
+        with open(source, "w") as f:
+            f.write(OPENMP_PROBE)
+        try:
+            objects = compiler.compile([source], output_dir=work,
+                                       extra_postargs=openmp_compile)
+        except CCompilerError:
+            return False, f"it cannot compile a small OpenMP program with {' '.join(openmp_compile)}"
+        exe = os.path.join(work, "probe")
+        try:
+            compiler.link_executable(objects, "probe", output_dir=work,
+                                     extra_postargs=openmp_link)
+        except CCompilerError:
+            return False, ("it compiles OpenMP but cannot link it"
+                           + (f" with {' '.join(openmp_link)}" if openmp_link else ""))
+        if MACHINE != _build_machine() or sys.platform == "darwin" and MACHINE == "universal":
+            return True, ""   # cross-compiling: it linked, which is all we can tell
+        import subprocess
+        if MSVC:
+            exe += ".exe"
+        try:
+            done = subprocess.run([exe], capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return False, f"a small OpenMP program it built did not run ({exc})"
+        if done.returncode != 0:
+            return False, f"a small OpenMP program it built exited {done.returncode}"
+        return True, ""
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 class build_ext_levels(build_ext):
@@ -256,6 +348,7 @@ class build_ext_levels(build_ext):
 
     def build_extensions(self):
         self._remove_stale_modules()
+        self._check_openmp()
         wrappers = os.path.join(self.build_temp, "bpfast_levels")
         os.makedirs(wrappers, exist_ok=True)
         for ext in self.extensions:
@@ -277,6 +370,22 @@ class build_ext_levels(build_ext):
                     f.write(text)
             ext.sources = [path]
         super().build_extensions()
+
+    def _check_openmp(self):
+        """Drop the OpenMP flags where the compiler cannot use them (a serial
+        build, with a warning), or fail with BPFAST_FAIL_NO_OPENMP=1."""
+        ok, why = openmp_works(self.compiler, self.build_temp)
+        if ok:
+            return
+        name = (getattr(self.compiler, "compiler", None) or [self.compiler.compiler_type])[0]
+        message = NO_OPENMP_WARNING.format(compiler=name, why=why)
+        if FAIL_NO_OPENMP:
+            raise SystemExit(message + "BPFAST_FAIL_NO_OPENMP is set: stopping.")
+        print(message, file=sys.stderr)
+        for ext in self.extensions:
+            ext.extra_compile_args = [a for a in ext.extra_compile_args
+                                      if a not in openmp_compile]
+            ext.extra_link_args = [a for a in ext.extra_link_args if a not in openmp_link]
 
     def _remove_stale_modules(self):
         keep = {f"{name}_{lv}" for name in DISPATCHED for lv in LEVELS}

@@ -13,29 +13,19 @@
 # release install builds in an isolated environment, so they may not be).
 set -euo pipefail
 
-repo="$(cd "$(dirname "$0")/.." && pwd)"
-PY="${PYTHON:-python}"
+# shellcheck source=.ci/lib.sh
+source "$(dirname "$0")/lib.sh"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/bpfast-debug.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-# 1. a copy of the sources: tracked files and untracked, not ignored ones
-if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    (cd "$repo" && git ls-files -z --cached --others --exclude-standard \
-        | tar --null --ignore-failed-read -T - -cf -) | tar -xf - -C "$tmp"
-else
-    cp -a "$repo/." "$tmp/"
-fi
-rm -rf "$tmp/build" "$tmp"/bpfast/*.so "$tmp"/bpfast/*.c
+# 1. a copy of the sources
+copy_tree "$tmp"
 
 # 2. the debug build, in place in the copy
-"$PY" -c "import Cython, setuptools" 2>/dev/null \
-    || "$PY" -m pip install -q "Cython>=3.1" "setuptools>=77"
-(cd "$tmp" && BPFAST_DEBUG=1 "$PY" setup.py -q build_ext --inplace >"$tmp/build.log" 2>&1) \
-    || { cat "$tmp/build.log"; echo "debug build failed" >&2; exit 1; }
+build_in_copy "$tmp" "$tmp/build.log" BPFAST_DEBUG=1
 
 # 3. the tests, from the copy, with the copy first on the path
-cd "$tmp"
-export PYTHONPATH="$tmp${PYTHONPATH:+:$PYTHONPATH}"
+use_copy "$tmp"
 "$PY" - "$tmp" <<'PYEOF'
 import os, sys
 import bpfast._kernels as k

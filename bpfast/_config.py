@@ -55,10 +55,12 @@ def _own_openmp_file(module_file):
     return None
 
 
-def _openmp(module_file):
+def _openmp(module_file, built_with_openmp=True):
     from threadpoolctl import threadpool_info
 
     runtimes = [info for info in threadpool_info() if info.get("user_api") == "openmp"]
+    if not built_with_openmp:   # a serial build: any runtime loaded is another's
+        return {"enabled": False, "bpfast": None, "others": runtimes}
     own_file = _own_openmp_file(module_file)
     own = None
     if own_file:
@@ -73,7 +75,7 @@ def _openmp(module_file):
     elif len(runtimes) == 1:
         own = runtimes[0]
     others = [info for info in runtimes if info is not own]
-    return {"bpfast": own, "others": others}
+    return {"enabled": True, "bpfast": own, "others": others}
 
 
 def _threads_info(kernels):
@@ -119,6 +121,8 @@ def config():
         "cpu_runs": list(runs),
         "debug_build": bool(getattr(_kernels, "DEBUG_BUILD", False)),
         "compiler": getattr(_kernels, "COMPILER", None),
+        "openmp": bool(getattr(_kernels, "OPENMP", True)),
+        "wait": getattr(_kernels, "WAIT", None),
     }
     cpu = {
         "machine": platform.machine(),
@@ -137,7 +141,7 @@ def config():
                    "path": os.path.dirname(os.path.abspath(__file__))},
         "kernels": kernels,
         "cpu": cpu,
-        "openmp": _openmp(kernels["file"]),
+        "openmp": _openmp(kernels["file"], kernels["openmp"]),
         "blas": blas,
         "threads": _threads_info(_kernels),
         "versions": versions,
@@ -177,6 +181,7 @@ def render(cfg):
         + (" (BPFAST_LEVELS, BPFAST_NATIVE or BPFAST_DEBUG)" if k["built_by_request"] else ""),
         f"  this CPU runs: {', '.join(k['cpu_runs'])}",
         f"  file: {k['file']}" + (f" ({k['compiler']})" if k["compiler"] else ""),
+        f"  threads wait by: {k['wait'] or '?'}",
         "CPU:",
         f"  {cpu['machine']}: {cpu['brand'] or '?'}"
         + (f" ({cpu['vendor']})" if cpu["vendor"] else ""),
@@ -187,7 +192,11 @@ def render(cfg):
         for level, lacks in cpu["missing"].items():
             lines.append(f"  {level}: " + (f"lacks {' '.join(lacks)}" if lacks else "yes"))
     omp = cfg["openmp"]
-    lines += ["OpenMP:", f"  bpfast's: {_library(omp['bpfast'])}"]
+    if omp.get("enabled", True):
+        lines += ["OpenMP: yes", f"  bpfast's: {_library(omp['bpfast'])}"]
+    else:
+        lines += ["OpenMP: no (a serial build: the compiler had no OpenMP; "
+                  "the kernels run on one thread)"]
     lines += [f"  also loaded: {_library(info)}" for info in omp["others"]]
     lines.append("SciPy's BLAS (pinned to 1 thread while the kernels run):")
     lines += [f"  {_library(info)}" for info in cfg["blas"]] or ["  none found"]
@@ -229,12 +238,16 @@ def show_config(mode="stdout"):
           random streams'), why ("auto", "forced" by BPFAST_CPU, "fallback" with
           the warning's message, "native"), the levels built, the levels this CPU
           runs, whether those were asked for at build time (BPFAST_LEVELS,
-          BPFAST_NATIVE, BPFAST_DEBUG), whether it is a debug build and the
-          compiler that built it;
+          BPFAST_NATIVE, BPFAST_DEBUG), whether it is a debug build, the
+          compiler that built it, whether with OpenMP, and how its threads
+          wait at a barrier ("futex", "WaitOnAddress",
+          "os_sync_wait_on_address" or "portable (condition variables)");
         - "cpu": machine, vendor, brand, the features the levels need
           (CPUID and the OS's XCR0) and what each level lacks;
-        - "openmp": the OpenMP runtime bpfast's kernels call, and any other one
-          loaded (threadpoolctl's threadpool_info entries);
+        - "openmp": whether the kernels were built with OpenMP ("enabled": False
+          in a serial build, made where the compiler had none), the OpenMP
+          runtime they call, and any other one loaded (threadpoolctl's
+          threadpool_info entries);
         - "blas": SciPy's BLAS (threadpoolctl's entries);
         - "threads": the kernels' default thread count, what limits it, and its
           sources: OpenMP's budget, OMP_NUM_THREADS, the affinity mask and the

@@ -81,6 +81,8 @@ OUTPUTS = {"identity": OUT_IDENTITY, "logistic": OUT_LOGISTIC, "softmax": OUT_SO
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP}
 DEBUG_BUILD = bool(BP_DEBUG_BUILD)
 COMPILER = (<bytes>BP_COMPILER).decode("ascii")  # "gcc 12.2.0", "clang 14.0.6", ...
+OPENMP = bool(BP_OPENMP)   # False: a serial build (no OpenMP; setup.py warned)
+WAIT = (<bytes>BP_WAIT_KIND).decode("ascii")   # the barrier's sleep (bp_compat.h)
 CHUNK_SIZE = CHUNK  # optimizer chunk: norm scratch needs 2 doubles per chunk
 
 # Elementwise passes smaller than this many elements run on one thread: below

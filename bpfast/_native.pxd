@@ -10,10 +10,14 @@ cdef extern from "bp_compat.h":
     # "msvc ..."), and whether it was a BPFAST_DEBUG build
     const char* BP_COMPILER
     int BP_DEBUG_BUILD
+    # how a waiting thread sleeps: "futex", "WaitOnAddress",
+    # "os_sync_wait_on_address" or "portable (condition variables)"
+    const char* BP_WAIT_KIND
     double bp_seconds() noexcept nogil
 
 
 cdef extern from "bp_threads.h":
+    int BP_OPENMP    # 1: compiled with OpenMP; 0: a serial build
     int bp_omp_max_threads() noexcept nogil
     int bp_omp_team_size() noexcept nogil
     ctypedef struct bp_barrier:

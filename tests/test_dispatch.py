@@ -281,8 +281,12 @@ def test_show_config_dicts():
     assert t["default"] == _threads.kernel_threads()
     assert t["openmp_max_threads"] == _kernels.max_threads()
     assert t["usable_cpus"] == _cpus.cpu_limits().usable
-    if sys.platform.startswith("linux"):
-        own = cfg["openmp"]["bpfast"]
+    assert cfg["openmp"]["enabled"] is k["openmp"] is _kernels.OPENMP
+    assert k["wait"] == _kernels.WAIT
+    own = cfg["openmp"]["bpfast"]
+    if not _kernels.OPENMP:   # a serial build: no runtime is its own
+        assert own is None, cfg["openmp"]
+    elif sys.platform.startswith("linux"):
         assert own and "omp" in os.path.basename(own["filepath"]), cfg["openmp"]
     assert [lib["filepath"] for lib in cfg["blas"]] == [
         lib.filepath for lib in _threads._scipy_blas_controllers()]

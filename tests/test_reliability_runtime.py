@@ -701,6 +701,7 @@ def test_blas_is_pinned_to_one_thread_during_fits_and_restored(mode):
     assert got["after_one"] == 2 and got["after"] == 2
 
 
+@pytest.mark.openmp_threads
 def test_thread_counts_do_not_change_the_bits(tmp_path):
     """Bit for bit the same fits and predictions under any thread count
     (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, threadpoolctl limits), at a

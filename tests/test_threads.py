@@ -381,6 +381,7 @@ def test_claims_count_the_kernels_own_threads_as_this_processs(monkeypatch):
         assert n == 4 and asked == [1 + 2]
 
 
+@pytest.mark.openmp_threads
 def test_the_kernels_note_their_openmp_threads():
     """After a region on 2 threads, the other thread's kernel id is noted:
     a thread of this process, not the calling one."""
@@ -394,6 +395,7 @@ def test_the_kernels_note_their_openmp_threads():
     assert all(os.path.exists("/proc/self/task/%d" % t) for t in tids)
 
 
+@pytest.mark.openmp_threads
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_a_busy_machine_gets_one_thread_and_the_same_bits(monkeypatch, solver):
     """Every claim of a fit and of a large prediction takes the load into
@@ -429,6 +431,7 @@ def test_a_busy_machine_gets_one_thread_and_the_same_bits(monkeypatch, solver):
     assert np.array_equal(pa, pb)
 
 
+@pytest.mark.openmp_threads
 def test_fits_in_parallel_threads_never_exceed_the_budget(monkeypatch):
     """Four fits at once in four Python threads under a budget of 2: each
     epoch takes a team only from the budget the others left, else runs on
@@ -488,6 +491,7 @@ def _child(code, env_update=None, drop=("OMP_NUM_THREADS",)):
     return out.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.openmp_threads
 def test_default_threads_follow_the_affinity_mask():
     if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs an affinity mask of two CPUs or more")
@@ -498,6 +502,7 @@ def test_default_threads_follow_the_affinity_mask():
     assert int(_child(code)) == len(os.sched_getaffinity(0))
 
 
+@pytest.mark.openmp_threads
 def test_omp_num_threads_and_threadpoolctl_win():
     code = "from bpfast._threads import kernel_threads; print(kernel_threads())"
     assert _child(code, {"OMP_NUM_THREADS": "3"}) == "3"

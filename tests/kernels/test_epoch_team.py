@@ -298,6 +298,7 @@ def test_input_halves_only_for_a_large_first_product_cut_in_two():
         assert not _kernels._input_halves(mnist, 200)
 
 
+@pytest.mark.openmp_threads
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("path", [dict(dropout=0.2), dict(sparse=True)])
 @pytest.mark.parametrize("solver", ["adam", "sgd", "rmsprop"])
@@ -321,6 +322,7 @@ def test_chunked_update_with_a_shadow_gives_the_bits_of_the_update_in_place(dtyp
                 assert got[1] == reference[1]
 
 
+@pytest.mark.openmp_threads
 def test_shared_update_says_where_a_fit_takes_a_shadow():
     """A shadow where an update is shared among threads: the epoch team, or
     chunks on several threads; none on one thread or for a net whose update
