@@ -39,11 +39,35 @@ always ends at the mount's root, still reads the container's limit there.
 
 A missing or unreadable file, content that does not parse, a non-positive
 quota or period: no limit from that file. Nothing here raises.
+
+Where a reading is not there (macOS and Windows have no /proc, sysfs or
+cgroups; a sandbox or a chroot may hide them on Linux), each falls back:
+
+* the affinity mask: without os.sched_getaffinity (macOS, Windows), or where
+  it fails, os.process_cpu_count() (Python 3.13 on; it follows
+  `-X cpu_count`), else os.cpu_count(), else 1;
+* the cgroup quota: no /proc/self/cgroup, no mount under /sys/fs/cgroup, or
+  no file in it that can be read: no quota (and on other systems than Linux
+  none is looked for);
+* the running tasks (idle_cpus): where /proc/loadavg cannot be read or
+  parsed, the 1-minute load average of os.getloadavg() (macOS and the other
+  Unixes have it), less this process's own part of it: its CPU time
+  (time.process_time(), every thread's), averaged as that load is, over the
+  calls since this module was imported (see _OwnLoad). Where there is no
+  os.getloadavg (Windows) or it fails, no load is known: None, and the
+  threads are not held to idle CPUs;
+* a thread's state (running_threads): where /proc/self/task/<tid>/stat
+  cannot be read, the thread counts as not running. The kernels note
+  thread ids on Linux only, so elsewhere there are none to read; on a Linux
+  without per-thread files, idle_cpus can count the kernels' threads still
+  spinning after a region as other load, and a claim gets fewer threads,
+  never more.
 """
 
 import math
 import os
 import sys
+import threading
 import time
 from typing import NamedTuple, Optional, Tuple
 
@@ -57,6 +81,11 @@ _MACHINE_CPUS = max(1, os.cpu_count() or 1)
 _TTL = 1.0
 _cache = {}
 _clock = time.monotonic
+# this process's CPU time, all its threads' (idle_cpus without /proc/loadavg)
+_cpu_clock = time.process_time
+# seconds: the time constant of the 1-minute load average (Linux, macOS and
+# the BSDs all decay it by exp(-5/60) every 5 seconds)
+_LOAD_TAU = 60.0
 
 
 class CpuLimits(NamedTuple):
@@ -93,15 +122,22 @@ def _read(path):
 
 
 def _affinity_cpus():
-    getaffinity = getattr(os, "sched_getaffinity", None)
-    if getaffinity is not None:
+    """The affinity mask's CPUs; where it cannot be read (no
+    os.sched_getaffinity on macOS and Windows), os.process_cpu_count()
+    (Python 3.13 on), else os.cpu_count(), else 1."""
+    for name, args in (("sched_getaffinity", (0,)), ("process_cpu_count", ()),
+                       ("cpu_count", ())):
+        fn = getattr(os, name, None)
+        if fn is None:
+            continue
         try:
-            n = len(getaffinity(0))
-        except (OSError, NotImplementedError):
-            n = 0
+            n = fn(*args)
+            n = len(n) if name == "sched_getaffinity" else int(n or 0)
+        except (OSError, NotImplementedError, TypeError, ValueError):
+            continue
         if n > 0:
             return n
-    return max(1, os.cpu_count() or 1)
+    return 1
 
 
 def _own_cgroups(root):
@@ -243,25 +279,79 @@ def usable_cpus(root="/", max_age=_TTL):
     return n
 
 
+class _OwnLoad:
+    """This process's own part of the 1-minute load average, as the CPUs its
+    threads kept busy: its CPU time over wall time between two calls,
+    averaged as the kernel averages the load (each interval's weight decays
+    by exp(-age / 60 s)). The count starts at 0 when the module is
+    imported, so work done before that counts as other processes' load
+    until it decays. For idle_cpus where /proc/loadavg cannot be read."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._wall = _clock()
+        self._cpu = _cpu_clock()
+        self._average = 0.0
+
+    def __call__(self):
+        """The average now, in CPUs."""
+        with self._lock:
+            wall, cpu = _clock(), _cpu_clock()
+            elapsed = wall - self._wall
+            if elapsed > 0:
+                rate = max(0.0, (cpu - self._cpu) / elapsed)
+                keep = math.exp(-elapsed / _LOAD_TAU)
+                self._average = self._average * keep + rate * (1.0 - keep)
+            if elapsed != 0:   # (a clock that went back: start again from here)
+                self._wall, self._cpu = wall, cpu
+            return self._average
+
+
+_own_load = _OwnLoad()
+
+
+def _idle_from_load_average():
+    """idle_cpus from os.getloadavg()'s 1-minute load, less this process's
+    own part of it (_own_load), rounded to the nearest CPU; None where there
+    is no load average (Windows) or it cannot be had."""
+    getloadavg = getattr(os, "getloadavg", None)
+    if getloadavg is None:
+        return None
+    try:
+        load = float(getloadavg()[0])
+    except (OSError, TypeError, ValueError, IndexError):
+        return None
+    if not (0.0 <= load < math.inf):
+        return None
+    others = max(0.0, load - _own_load())
+    return max(0, _MACHINE_CPUS - int(others + 0.5))
+
+
 def idle_cpus(own=1, root="/"):
     """CPUs of the machine that nothing outside `own` threads of this
     process is running on right now: os.cpu_count() less the tasks running
     or waiting to run (the fourth field of /proc/loadavg, "running/total",
     which counts every CPU's run queue at the moment of the read, the
     reading thread included) that are not among those `own`; never below
-    0. None where /proc/loadavg cannot be read or parsed (not Linux).
+    0.
 
     A snapshot, not an average: a process that spins beside this one counts
     in every read, one that sleeps between short bursts in few of them. One
     read costs ~7 us. The counts are the machine's (a container sees its
-    host's), as os.cpu_count() is, so the difference is the machine's too."""
+    host's), as os.cpu_count() is, so the difference is the machine's too.
+
+    Where /proc/loadavg cannot be read or parsed (macOS, a Linux without
+    /proc), the load is os.getloadavg()'s 1-minute average instead, less
+    this process's own CPUs averaged the same way (its CPU time: `own`
+    does not count there); it trails the machine by up to a minute. None
+    where there is no load average either (Windows)."""
     text = _read(os.path.join(root, "proc/loadavg"))
     try:
         running = int(text.split()[3].split("/")[0])
     except (AttributeError, IndexError, ValueError):
-        return None
+        running = -1
     if running < 0:
-        return None
+        return _idle_from_load_average()
     return max(0, _MACHINE_CPUS - max(0, running - max(0, int(own))))
 
 
@@ -269,7 +359,8 @@ def running_threads(tids, root="/"):
     """How many of this process's threads `tids` (kernel thread ids) are
     running or waiting to run right now: state R in
     /proc/self/task/<tid>/stat. A thread that has ended, or a file that
-    cannot be read, counts as not running. ~5 us a thread."""
+    cannot be read (no /proc: macOS, Windows, a sandbox), counts as not
+    running; 0 where none can be read. ~5 us a thread."""
     n = 0
     for tid in tids:
         text = _read(os.path.join(root, "proc/self/task/%d/stat" % int(tid)))

@@ -21,7 +21,9 @@ how many threads a call gets but its speed: no result does.
 
 Nor does a call start more threads than there are CPUs that other processes
 leave idle at that moment (_cpus.idle_cpus, from /proc/loadavg's count of
-running tasks). A parallel region ends at a barrier that waits for every
+running tasks; without /proc, from os.getloadavg()'s 1-minute load less this
+process's own CPU time, and where neither exists, as on Windows, no such
+cap). A parallel region ends at a barrier that waits for every
 thread of the team, and a thread woken on a core that another process keeps
 busy can wait a whole scheduling period for it: on 2 cores with one busy
 process beside, a 2-thread pass over 235,000 weights (a fit's last check)

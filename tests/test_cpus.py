@@ -316,6 +316,7 @@ def test_affinity_binds_below_quota(tmp_path, monkeypatch):
 
 def test_no_sched_getaffinity_uses_cpu_count(tmp_path, monkeypatch):
     monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.delattr(os, "process_cpu_count", raising=False)   # before 3.13
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
     assert usable(tmp_path) == 6
     v2(tmp_path, "200000 100000")
@@ -327,14 +328,28 @@ def test_failing_sched_getaffinity_uses_cpu_count(tmp_path, monkeypatch, exc):
     def boom(pid):
         raise exc()
     monkeypatch.setattr(os, "sched_getaffinity", boom)
+    monkeypatch.delattr(os, "process_cpu_count", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 5)
     assert usable(tmp_path) == 5
 
 
 def test_cpu_count_none_is_one(tmp_path, monkeypatch):
     monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.delattr(os, "process_cpu_count", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert usable(tmp_path) == 1
+
+
+@pytest.mark.parametrize("process, expected", [(3, 3), (None, 6), (0, 6)])
+def test_no_sched_getaffinity_prefers_process_cpu_count(tmp_path, monkeypatch, process,
+                                                        expected):
+    """Python 3.13's os.process_cpu_count (which follows -X cpu_count) comes
+    before os.cpu_count where there is no affinity mask to read."""
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "process_cpu_count", lambda: process, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert usable(tmp_path) == expected
+    assert cpu_limits(str(tmp_path)).affinity == expected
 
 
 # -- the cache -----------------------------------------------------------------------
@@ -420,7 +435,11 @@ def test_idle_cpus_counts_other_running_tasks(tmp_path, monkeypatch, running, ow
 
 @pytest.mark.parametrize("text", [None, "", "2.10 1.50 0.90", "2.10 1.50 0.90 x/321 4",
                                   "2.10 1.50 0.90 -2/321 4", "\x00\x01"])
-def test_idle_cpus_unreadable_says_nothing(tmp_path, text):
+def test_idle_cpus_unreadable_says_nothing(tmp_path, monkeypatch, text):
+    """No /proc/loadavg to read and no os.getloadavg to fall back on (as on
+    Windows): no load known. (tests/test_cpus_fallbacks.py has the
+    fallback itself.)"""
+    monkeypatch.delattr(os, "getloadavg", raising=False)
     if text is not None:
         put(tmp_path, "proc/loadavg", text)
     assert idle_cpus(root=str(tmp_path)) is None
