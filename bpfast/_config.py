@@ -58,7 +58,11 @@ def _own_openmp_file(module_file):
 def _openmp(module_file, built_with_openmp=True):
     from threadpoolctl import threadpool_info
 
-    runtimes = [info for info in threadpool_info() if info.get("user_api") == "openmp"]
+    try:
+        infos = threadpool_info()
+    except OSError:   # (on Linux it reads /proc/self/maps: none without /proc)
+        infos = []
+    runtimes = [info for info in infos if info.get("user_api") == "openmp"]
     if not built_with_openmp:   # a serial build: any runtime loaded is another's
         return {"enabled": False, "bpfast": None, "others": runtimes}
     own_file = _own_openmp_file(module_file)

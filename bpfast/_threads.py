@@ -41,9 +41,11 @@ rounds some elements differently depending on its thread count, where a
 fixed grid of single-threaded calls gives the same bits under any thread
 count. The pin is reference-counted, so fits and predictions running at once
 in several Python threads share it, and the last one out restores BLAS's
-thread count.
+thread count. Where threadpoolctl finds no BLAS (on Linux it lists the
+libraries from /proc/self/maps, so none without /proc), nothing is pinned.
 """
 
+import os
 import threading
 from contextlib import contextmanager
 
@@ -60,13 +62,20 @@ def _scipy_blas_controllers():
         if not _blas:
             from threadpoolctl import ThreadpoolController
 
+            try:
+                controllers = ThreadpoolController().lib_controllers
+            except OSError:
+                # threadpoolctl lists a Linux process's libraries from
+                # /proc/self/maps: without /proc it sees none, and BLAS's
+                # thread count can be neither told nor pinned
+                controllers = []
             found = []
-            for lib in ThreadpoolController().lib_controllers:
+            for lib in controllers:
                 if lib.user_api != "blas":
                     continue
                 path = lib.filepath or ""
                 # SciPy's cython_blas is its LP64 library (not the '64_' one).
-                if "scipy" in path and "64_" not in path.rsplit("/", 1)[-1]:
+                if "scipy" in path and "64_" not in os.path.basename(path):
                     found.insert(0, lib)
                 else:
                     found.append(lib)

@@ -83,6 +83,10 @@ class NoProc:
 
 @pytest.fixture(params=[PermissionError, FileNotFoundError])
 def no_proc(request, monkeypatch):
+    # SciPy's BLAS, found once for the process, before the reads are
+    # refused: threadpoolctl finds it without /proc on macOS and Windows
+    # (fresh_blas below looks again without /proc, as on Linux)
+    _threads._pin_functions()
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     return NoProc(monkeypatch, request.param)
 
@@ -116,6 +120,14 @@ def test_thread_budget_without_proc_sysfs_or_affinity(no_proc):
     assert _cpus.default_threads(10 * CPUS, env={}) == CPUS
     assert _cpus.default_threads(1, env={}) == 1
     assert _cpus.default_threads(3 * CPUS, env={"OMP_NUM_THREADS": "7"}) == 3 * CPUS
+
+
+def test_show_config_without_proc_sysfs_or_affinity(no_proc, capsys):
+    threads = bpfast.show_config(mode="dicts")["threads"]
+    assert threads["usable_cpus"] == threads["affinity"] == CPUS
+    assert threads["cgroup_quota"] is None
+    bpfast.show_config()
+    assert "usable CPUs: %d (affinity mask %d" % (CPUS, CPUS) in capsys.readouterr().out
 
 
 # -- the load: os.getloadavg() where /proc/loadavg cannot be read ----------------------
@@ -269,3 +281,28 @@ def test_fit_without_proc_sysfs_or_affinity_gives_the_same_bits(no_proc, data, r
         assert "/proc/loadavg" in no_proc.refused
         assert no_proc.load_reads > 0 or load is None
 
+
+# -- threadpoolctl without /proc ------------------------------------------------------
+@pytest.fixture
+def fresh_blas(monkeypatch):
+    """threadpoolctl's look at the process's libraries made anew (it is kept
+    for the process otherwise)."""
+    monkeypatch.setattr(_threads, "_blas", [])
+    monkeypatch.setattr(_threads, "_pin", {"depth": 0, "saved": None})
+
+
+def test_blas_unseen_without_proc_is_not_pinned(no_proc, fresh_blas, data, reference):
+    """On Linux threadpoolctl lists the loaded libraries from
+    /proc/self/maps: without it, SciPy's BLAS is not found, its thread count
+    is taken as 1, nothing is pinned, and a fit and show_config still run."""
+    assert _threads.blas_threads() == 1
+    assert "/proc/self/maps" in no_proc.refused
+    with _threads.single_threaded_blas():
+        pass
+    config = bpfast.show_config(mode="dicts")
+    assert config["blas"] == []
+    assert config["threads"]["usable_cpus"] == CPUS
+    X, y = data
+    est = _fit(X, y)
+    proba = est.predict_proba(X)
+    np.testing.assert_allclose(proba, reference[2], rtol=1e-9, atol=1e-12)
