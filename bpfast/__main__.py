@@ -29,8 +29,12 @@ def _fit_timed(est, X, y):
 
 
 def _load_average():
-    """The 1-minute load average, or None where the platform has none."""
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    """The 1-minute load average, or None where the platform has none
+    (Windows) or cannot give it."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def _fmt_load(load):
