@@ -123,3 +123,94 @@ def test_huge_page_block_reuses_freed_mappings():
     assert _memory.block_cache() == (1, 16 * huge)
     assert _memory.release_block_cache() == 16 * huge
     assert _memory.block_cache() == (0, 0)
+
+
+def _owner(a):
+    """The object that holds an array's memory (an array that owns its data,
+    or the buffer it was made from)."""
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a.obj if isinstance(a, memoryview) else a
+
+
+@pytest.fixture
+def unmapped(monkeypatch):
+    """Blocks as where bp_map_block returns NULL (no mmap: macOS, Windows):
+    a HugePageBlock without memory, of size 0. Returns the sizes asked for."""
+    real = _memory.HugePageBlock
+    asked = []
+
+    def block(nbytes):
+        asked.append(nbytes)
+        return real(0)    # no mapping: NULL, size 0, as a failed bp_map_block leaves it
+
+    monkeypatch.setattr(_memory, "HugePageBlock", block)
+    return asked
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_zeroed_arrays_without_a_mapping_are_numpy_memory(monkeypatch, unmapped, dtype):
+    """No mapping to be had: zeroed_arrays takes numpy memory instead, still
+    zero, on 64-byte lines and apart."""
+    from bpfast import _network
+
+    monkeypatch.setattr(_network, "_numpy_allows_huge_pages", lambda: True)
+    lengths = [3, 1_000_000, 0, 600_000]
+    arrays = zeroed_arrays(dtype, lengths)
+    assert len(unmapped) == 1 and unmapped[0] >= _memory.HUGE_PAGE // 2
+    assert [a.shape for a in arrays] == [(n,) for n in lengths]
+    for i, a in enumerate(arrays):
+        assert isinstance(_owner(a), np.ndarray) and _owner(a).flags.owndata
+        assert a.size == 0 or a.ctypes.data % 64 == 0
+        assert not a.any()
+        a[...] = i + 1
+    for i, a in enumerate(arrays):
+        assert (a == i + 1).all()
+
+
+def _fit_and_blocks(monkeypatch):
+    """A fit whose buffers are over 1 MiB, and the sizes of the blocks made
+    for it (0: none mapped)."""
+    import warnings
+
+    import bpfast
+    from bpfast import _network
+
+    monkeypatch.setattr(_network, "_numpy_allows_huge_pages", lambda: True)
+    made = []
+    make = _memory.HugePageBlock
+
+    def block(nbytes):
+        b = make(nbytes)
+        made.append(b.size)
+        return b
+
+    monkeypatch.setattr(_memory, "HugePageBlock", block)
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 256)
+    y = (X[:, 0] - X[:, 1] > 0).astype(int)
+    est = bpfast.MLPClassifier(hidden_layer_sizes=(600,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # ConvergenceWarning: 3 iterations
+        est.fit(X, y)
+    monkeypatch.setattr(_memory, "HugePageBlock", make)
+    return est, est.predict_proba(X), made
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mappings on Linux only")
+def test_fit_without_a_mapping_gives_the_same_bits(monkeypatch):
+    """A fit whose blocks cannot be mapped (bp_map_block's NULL elsewhere
+    than on Linux) runs in numpy memory and gives the same bits as one in
+    mappings."""
+    mapped, proba, made = _fit_and_blocks(monkeypatch)
+    assert made and all(size > 0 for size in made)     # every block was a mapping
+    assert isinstance(_owner(mapped.coefs_[0]), _memory.HugePageBlock)
+    with monkeypatch.context() as m:
+        real = _memory.HugePageBlock
+        m.setattr(_memory, "HugePageBlock", lambda nbytes: real(0))
+        plain, plain_proba, made = _fit_and_blocks(m)
+    assert made and all(size == 0 for size in made)    # ... and here none was
+    assert not isinstance(_owner(plain.coefs_[0]), _memory.HugePageBlock)
+    for a, b in zip(plain.coefs_ + plain.intercepts_, mapped.coefs_ + mapped.intercepts_):
+        assert np.array_equal(a, b)
+    assert np.array_equal(plain_proba, proba)
