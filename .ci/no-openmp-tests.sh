@@ -5,6 +5,8 @@
 #
 #   1. with BPFAST_FAIL_NO_OPENMP=1 the build must stop, saying why;
 #   2. without it, the build must succeed serial, with setup.py's warning;
+#      it also takes bp_compat.h's plain-array vectors (BP_PORTABLE_VECTORS,
+#      the form MSVC builds), so that the tests below run them too;
 #   3. the module must say so: bpfast._kernels.OPENMP false, one thread,
 #      show_config()'s "OpenMP: no";
 #   4. the parity subset against the installed scikit-learn, the gradient
@@ -41,7 +43,8 @@ grep -q "BPFAST_FAIL_NO_OPENMP is set: stopping" "$tmp/fail.log" \
 echo "no-openmp leg: BPFAST_FAIL_NO_OPENMP=1 stopped the build, as asked"
 
 # 2. the serial build, with its warning
-build_in_copy "$tmp" "$tmp/build.log" CC="$CC_NO_OMP" BPFAST_LEVELS="$level"
+build_in_copy "$tmp" "$tmp/build.log" CC="$CC_NO_OMP" BPFAST_LEVELS="$level" \
+    CFLAGS="${CFLAGS:-} -DBP_PORTABLE_VECTORS"
 grep -q "bpfast is built SERIAL" "$tmp/build.log" \
     || { cat "$tmp/build.log"; echo "no-openmp leg: no warning in the build" >&2; exit 1; }
 echo "no-openmp leg: setup.py's warning:"
@@ -57,6 +60,7 @@ import bpfast, bpfast._kernels as k
 where = os.path.realpath(k.__file__)
 assert where.startswith(os.path.realpath(sys.argv[1])), f"wrong bpfast imported: {where}"
 assert not k.OPENMP, f"built with OpenMP: {where}"
+assert not k.VECTOR_EXT, f"built with GCC's vector extension: {where}"
 assert k.max_threads() == 1, k.max_threads()
 assert bpfast.show_config("dicts")["openmp"]["enabled"] is False
 out = io.StringIO()

@@ -83,6 +83,7 @@ DEBUG_BUILD = bool(BP_DEBUG_BUILD)
 COMPILER = (<bytes>BP_COMPILER).decode("ascii")  # "gcc 12.2.0", "clang 14.0.6", ...
 OPENMP = bool(BP_OPENMP)   # False: a serial build (no OpenMP; setup.py warned)
 WAIT = (<bytes>BP_WAIT_KIND).decode("ascii")   # the barrier's sleep (bp_compat.h)
+VECTOR_EXT = bool(BP_HAVE_VECTOR_EXT)   # False: plain-array vectors (bp_compat.h)
 CHUNK_SIZE = CHUNK  # optimizer chunk: norm scratch needs 2 doubles per chunk
 
 # Elementwise passes smaller than this many elements run on one thread: below

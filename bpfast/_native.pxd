@@ -13,6 +13,9 @@ cdef extern from "bp_compat.h":
     # how a waiting thread sleeps: "futex", "WaitOnAddress",
     # "os_sync_wait_on_address" or "portable (condition variables)"
     const char* BP_WAIT_KIND
+    # 1: GCC's vector extension; 0: the plain-array vectors (MSVC, or
+    # BP_PORTABLE_VECTORS), the same sums lane by lane
+    int BP_HAVE_VECTOR_EXT
     double bp_seconds() noexcept nogil
 
 
