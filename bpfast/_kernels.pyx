@@ -2898,6 +2898,12 @@ cdef bint predict_rows(Layout layout, Data rows, const floating[::1] params,
 
 
 # --------------------------------------------------------------------------
+# Explanations: gradients with respect to the input (bpfast/_kernels_explain.pxi)
+# --------------------------------------------------------------------------
+include "_kernels_explain.pxi"
+
+
+# --------------------------------------------------------------------------
 # Test hooks (bpfast/_kernels_testing.pxi: compiled with the code they test)
 # --------------------------------------------------------------------------
 include "_kernels_testing.pxi"

@@ -1,7 +1,8 @@
 """The public API's docstrings: their examples run, and they document every
 parameter and fitted attribute.
 
-The public objects are bpfast.__all__ and bpfast.dask.__all__, and the
+The public objects are bpfast.__all__, bpfast.dask.__all__ and
+bpfast.explain.__all__, and the
 public methods bpfast defines on their classes (the methods inherited from
 scikit-learn keep scikit-learn's docstrings). Each docstring's Examples
 run as a doctest (one case a docstring); every parameter of each signature
@@ -20,6 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import bpfast
 import bpfast.dask
+import bpfast.explain
 
 docscrape = pytest.importorskip("numpydoc.docscrape")
 
@@ -34,7 +36,7 @@ def _public_objects():
     public methods bpfast defines on the classes, each function once (a
     method shared by several classes is listed under the first)."""
     objects, seen = [], set()
-    for module in (bpfast, bpfast.dask):
+    for module in (bpfast, bpfast.dask, bpfast.explain):
         for name in module.__all__:
             if name.startswith("__"):
                 continue
