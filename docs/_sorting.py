@@ -8,6 +8,7 @@ ORDER = [
     "plot_monitor.py",
     "plot_dropout_l1.py",
     "plot_partial_fit.py",
+    "plot_explain.py",
     "plot_dask.py",
 ]
 
