@@ -25,7 +25,7 @@ Runtime CPU dispatch: Cython runs once on bpfast/_kernels.pyx (the module
                -march. bpfast/_random.pyx (the random streams) likewise, as
                bpfast._random_<level>. At import, bpfast/_kernels.py loads the
                best level the CPU and OS support, which bpfast/_cpu.pyx
-               (bpfast/src/bp_cpu.h: CPUID, XGETBV) tells;
+               (bpfast/src/bp_cpu.h: CPUID, XGETBV; aarch64: HWCAP) tells;
                BPFAST_CPU=baseline|v3|v4 forces one (bpfast/_dispatch.py);
                bpfast/_random.py loads the same level. The other modules (the
                probe, the buffers' memory) are built once, for the baseline. A wheel or a source

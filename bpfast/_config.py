@@ -132,9 +132,9 @@ def config():
         "machine": platform.machine(),
         "vendor": _cpu.vendor() or None,
         "brand": _cpu.brand() or None,
+        "architecture": _dispatch.architecture() or None,
         "features": features,
-        "missing": ({lv: _dispatch.missing(lv, features) for lv in _dispatch.LEVELS[1:]}
-                    if _cpu.IS_X86 else {}),
+        "missing": _dispatch.level_checks(features),
     }
     blas = [lib.info() for lib in _threads._scipy_blas_controllers()]
     versions = {"python": platform.python_version()}
@@ -169,6 +169,8 @@ def _library(info):
 
 def render(cfg):
     """show_config's text for the dict `cfg`."""
+    from ._dispatch import DESCRIPTIONS
+
     k, cpu, t = cfg["kernels"], cfg["cpu"], cfg["threads"]
     why = REASONS.get(k["reason"], k["reason"] or "?")
     if k["reason"] == "forced":
@@ -190,11 +192,14 @@ def render(cfg):
         f"  {cpu['machine']}: {cpu['brand'] or '?'}"
         + (f" ({cpu['vendor']})" if cpu["vendor"] else ""),
     ]
+    arch = cpu.get("architecture") or ""
     if cpu["features"]:
         have = [name for name, on in cpu["features"].items() if on]
-        lines.append(f"  features: {' '.join(have) or 'none beyond x86-64'}")
-        for level, lacks in cpu["missing"].items():
-            lines.append(f"  {level}: " + (f"lacks {' '.join(lacks)}" if lacks else "yes"))
+        lines.append(f"  features: {' '.join(have) or 'none beyond ' + arch}")
+    described = DESCRIPTIONS.get(arch, {})
+    for level, lacks in cpu["missing"].items():
+        name = f"{level} ({described[level]})" if level in described else level
+        lines.append(f"  {name}: " + (f"lacks {' '.join(lacks)}" if lacks else "yes"))
     omp = cfg["openmp"]
     if omp.get("enabled", True):
         lines += ["OpenMP: yes", f"  bpfast's: {_library(omp['bpfast'])}"]
@@ -246,8 +251,10 @@ def show_config(mode="stdout"):
           compiler that built it, whether with OpenMP, and how its threads
           wait at a barrier ("futex", "WaitOnAddress",
           "os_sync_wait_on_address" or "portable (condition variables)");
-        - "cpu": machine, vendor, brand, the features the levels need
-          (CPUID and the OS's XCR0) and what each level lacks;
+        - "cpu": machine, vendor, brand, the architecture of the build
+          ("x86_64", "aarch64"), the features the levels need (x86-64: CPUID
+          and the OS's XCR0; aarch64: the HWCAP bits) and what each level
+          lacks (x86-64: v3 and v4; aarch64: the baseline, NEON);
         - "openmp": whether the kernels were built with OpenMP ("enabled": False
           in a serial build, made where the compiler had none), the OpenMP
           runtime they call, and any other one loaded (threadpoolctl's

@@ -8,7 +8,8 @@ instruction-set level (setup.py):
     bpfast._kernels_v4         x86-64-v4: v3 + AVX-512 F, BW, CD, DQ, VL
 
 and bpfast/_random.pyx (the random streams: a shuffle per epoch) likewise, as
-bpfast._random_<level>. Elsewhere than x86-64 the baseline only;
+bpfast._random_<level>. Elsewhere than x86-64 the baseline only (aarch64:
+ARMv8-A, whose Advanced SIMD, NEON, every CPU has; no SVE level);
 BPFAST_NATIVE=1 builds one of each, bpfast._kernels_native and
 _random_native, for the building machine. bpfast._kernels
 (bpfast/_kernels.py) is whichever of them load() picks, and bpfast._random
@@ -44,6 +45,15 @@ V2 = ("SSE3", "SSSE3", "SSE41", "SSE42", "POPCNT", "CX16", "LAHF")
 V3 = V2 + ("AVX", "AVX2", "FMA3", "BMI", "BMI2", "F16C", "LZCNT", "MOVBE", "OS_YMM")
 V4 = V3 + ("AVX512F", "AVX512BW", "AVX512CD", "AVX512DQ", "AVX512VL", "OS_ZMM")
 REQUIRES = {"baseline": (), "v3": V3, "v4": V4}
+# aarch64's one level: ARMv8-A's Advanced SIMD (NEON), which every ARMv8-A CPU
+# has (bp_cpu.h reads it from the kernel's HWCAP bits)
+AARCH64_REQUIRES = {"baseline": ("ASIMD",)}
+# the instruction set of each level, by architecture (show_config)
+DESCRIPTIONS = {
+    "x86_64": {"baseline": "x86-64, SSE2", "v3": "x86-64-v3, AVX2 + FMA",
+               "v4": "x86-64-v4, AVX-512"},
+    "aarch64": {"baseline": "ARMv8-A, NEON"},
+}
 
 # what load() chose: {"level", "module" (the kernels'), "reason", "requested",
 # "message", "modules" (the level modules loaded)}
@@ -55,7 +65,8 @@ DISPATCHED = ("_kernels", "_random")
 
 
 def cpu_features():
-    """{feature: bool} from the CPU probe; {} off x86."""
+    """{feature: bool} from the CPU probe (x86-64: CPUID and XCR0; aarch64:
+    HWCAP); {} elsewhere."""
     from . import _cpu
 
     return _cpu.features()
@@ -67,9 +78,31 @@ def is_x86():
     return _cpu.IS_X86
 
 
-def missing(level, features):
-    """The features `level` needs that `features` lacks, in REQUIRES' order."""
-    return [name for name in REQUIRES[level] if not features.get(name, False)]
+def missing(level, features, requires=REQUIRES):
+    """The features `level` needs that `features` lacks, in the order of
+    `requires` (REQUIRES, x86-64's levels, or AARCH64_REQUIRES)."""
+    return [name for name in requires[level] if not features.get(name, False)]
+
+
+def architecture():
+    """The architecture the kernels were built for, as DESCRIPTIONS names it:
+    "x86_64", "aarch64", or "" for another."""
+    from . import _cpu
+
+    return "x86_64" if _cpu.IS_X86 else "aarch64" if _cpu.IS_AARCH64 else ""
+
+
+def level_checks(features=None):
+    """{level: the features it needs that this CPU (or one with `features`)
+    lacks} for the levels show_config reports: x86-64's v3 and v4 (the
+    baseline runs everywhere), aarch64's baseline; {} elsewhere."""
+    features = cpu_features() if features is None else features
+    arch = architecture()
+    if arch == "x86_64":
+        return {lv: missing(lv, features) for lv in LEVELS[1:]}
+    if arch == "aarch64":
+        return {"baseline": missing("baseline", features, AARCH64_REQUIRES)}
+    return {}
 
 
 def cpu_levels(features=None, x86=None):

@@ -88,6 +88,7 @@ cdef extern from "bp_memory.h":
 cdef extern from "bp_cpu.h":
     # the CPU probe (bpfast/_cpu.pyx only: it runs before a level is chosen)
     int BP_CPU_X86
+    int BP_CPU_AARCH64
     int BP_CPU_NFEATURES
     const char* bp_cpu_feature_name(int i) noexcept nogil
     unsigned long long bp_cpu_features() noexcept nogil

@@ -129,6 +129,27 @@ def test_levels_off_x86():
     assert cpu_levels(_features(V4), x86=False) == ("baseline",)
 
 
+def test_the_architecture_of_the_build():
+    arch = _dispatch.architecture()
+    assert arch == ("x86_64" if _cpu.IS_X86 else "aarch64" if _cpu.IS_AARCH64 else "")
+    assert not (_cpu.IS_X86 and _cpu.IS_AARCH64)
+    machine = os.uname().machine if hasattr(os, "uname") else ""
+    if machine in ("x86_64", "aarch64"):
+        assert arch == machine
+    if arch:
+        assert set(_dispatch.level_checks()) <= set(_dispatch.DESCRIPTIONS[arch])
+
+
+def test_aarch64_baseline_needs_neon():
+    """aarch64's one level, the baseline, is ARMv8-A's Advanced SIMD (NEON):
+    ASIMD in the kernel's HWCAP bits."""
+    requires = _dispatch.AARCH64_REQUIRES
+    assert _dispatch.missing("baseline", {"ASIMD": True, "SVE": False}, requires) == []
+    assert _dispatch.missing("baseline", {"ASIMD": False}, requires) == ["ASIMD"]
+    assert _dispatch.missing("baseline", {}, requires) == ["ASIMD"]
+    assert "NEON" in _dispatch.DESCRIPTIONS["aarch64"]["baseline"]
+
+
 ALL = ("baseline", "v3", "v4")
 
 
@@ -162,16 +183,34 @@ def test_choose_without_a_build_for_this_cpu_raises():
         choose("", ("baseline", "v3"), ())
 
 
-def test_probe_agrees_with_numpy():
-    """numpy detects the CPU's features too (checking XCR0 as the probe does);
-    numpy >= 2.4 also names the psABI levels."""
-    if not _cpu.IS_X86:
-        assert _cpu.features() == {}
-        return
+def _numpy_cpu_features():
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as npf
     except ImportError:
         from numpy.core._multiarray_umath import __cpu_features__ as npf
+    return npf
+
+
+def test_probe_agrees_with_numpy():
+    """numpy detects the CPU's features too (checking XCR0 as the probe does;
+    on aarch64 reading the same HWCAP bits); numpy >= 2.4 also names the
+    psABI levels."""
+    if _cpu.IS_AARCH64:
+        npf = _numpy_cpu_features()
+        ours = _cpu.features()
+        assert set(ours) == set(_cpu.FEATURES) >= {"ASIMD", "SVE"}
+        assert ours["ASIMD"]   # every ARMv8-A CPU
+        compared = [name for name in ("ASIMD", "FPHP", "ASIMDHP", "ASIMDDP", "ASIMDFHM", "SVE")
+                    if name in npf]
+        assert "ASIMD" in compared
+        for name in compared:
+            assert ours[name] == npf[name], name
+        assert not ours["SVE2"] or ours["SVE"]
+        return
+    if not _cpu.IS_X86:
+        assert _cpu.features() == {}
+        return
+    npf = _numpy_cpu_features()
     ours = _cpu.features()
     assert set(ours) == set(_cpu.FEATURES)
     runs = cpu_levels(ours)
@@ -274,9 +313,17 @@ def test_show_config_dicts():
     assert k["debug_build"] == _kernels.DEBUG_BUILD
     assert k["compiler"] == _kernels.COMPILER
     assert cfg["cpu"]["features"] == _cpu.features()
+    assert cfg["cpu"]["architecture"] == (_dispatch.architecture() or None)
     if _cpu.IS_X86:
+        assert cfg["cpu"]["architecture"] == "x86_64"
         assert set(cfg["cpu"]["missing"]) == {"v3", "v4"}
         assert ("v3" in cpu_levels()) == (cfg["cpu"]["missing"]["v3"] == [])
+    elif _cpu.IS_AARCH64:
+        assert cfg["cpu"]["architecture"] == "aarch64"
+        assert cfg["cpu"]["missing"] == {"baseline": []}
+        assert cfg["cpu"]["features"]["ASIMD"]
+    else:
+        assert cfg["cpu"]["missing"] == {}
     t = cfg["threads"]
     assert t["default"] == _threads.kernel_threads()
     assert t["openmp_max_threads"] == _kernels.max_threads()
@@ -304,8 +351,44 @@ def test_show_config_prints():
     assert f"  built: {', '.join(_dispatch.built_levels())}" in text
     for section in ("kernels:", "CPU:", "OpenMP:", "SciPy's BLAS", "threads:", "versions:"):
         assert f"\n{section}" in text
+    cpu = text[text.index("\nCPU:\n"):text.index("\nOpenMP:")].splitlines()[2:]
+    assert cpu[0].startswith(f"  {os.uname().machine if hasattr(os, 'uname') else ''}")
+    if _cpu.IS_X86:
+        assert cpu[1].startswith("  features: ")
+        assert cpu[2] in ("  v3 (x86-64-v3, AVX2 + FMA): yes",) \
+            or cpu[2].startswith("  v3 (x86-64-v3, AVX2 + FMA): lacks ")
+        assert cpu[3].startswith("  v4 (x86-64-v4, AVX-512): ")
+    elif _cpu.IS_AARCH64:
+        assert cpu[1].startswith("  features: ASIMD")
+        assert cpu[2:] == ["  baseline (ARMv8-A, NEON): yes"]
     with pytest.raises(ValueError, match="mode"):
         bpfast.show_config(mode="yaml")
+
+
+@pytest.mark.parametrize("arch, machine, features, missing, lines", [
+    ("aarch64", "aarch64", {"ASIMD": True, "FPHP": True, "ASIMDHP": True, "ASIMDDP": False,
+                            "ASIMDFHM": False, "SVE": False, "SVE2": False},
+     {"baseline": []},
+     ["  aarch64: ?", "  features: ASIMD FPHP ASIMDHP", "  baseline (ARMv8-A, NEON): yes"]),
+    ("aarch64", "aarch64", {"ASIMD": False}, {"baseline": ["ASIMD"]},
+     ["  aarch64: ?", "  features: none beyond aarch64",
+      "  baseline (ARMv8-A, NEON): lacks ASIMD"]),
+    ("x86_64", "x86_64", {"SSE3": True, "AVX2": True}, {"v3": [], "v4": ["AVX512F", "OS_ZMM"]},
+     ["  x86_64: ?", "  features: SSE3 AVX2", "  v3 (x86-64-v3, AVX2 + FMA): yes",
+      "  v4 (x86-64-v4, AVX-512): lacks AVX512F OS_ZMM"]),
+    (None, "riscv64", {}, {}, ["  riscv64: ?"]),
+])
+def test_show_config_cpu_lines_of_each_architecture(arch, machine, features, missing, lines):
+    """The CPU section names the levels of the build's architecture in one
+    format: x86-64's v3 and v4 (the baseline runs on every x86-64 CPU),
+    aarch64's baseline (ARMv8-A's NEON, which the HWCAP bits confirm)."""
+    from bpfast import _config
+
+    cfg = bpfast.show_config(mode="dicts")
+    cfg["cpu"] = {"machine": machine, "vendor": None, "brand": None, "architecture": arch,
+                  "features": features, "missing": missing}
+    text = _config.render(cfg)
+    assert text[text.index("\nCPU:\n"):text.index("\nOpenMP:")].splitlines()[2:] == lines
 
 
 def test_python_m_bpfast_version_prints_the_config():

@@ -16,7 +16,15 @@
          saves the opmask and ZMM state too: XCR0 bits 5-7)
    A CPU may have an instruction set the OS does not save the registers of
    (a hypervisor, a kernel booted with noxsave): AVX code there would fault,
-   hence the OS_* bits. Off x86 every bit is 0 and BP_CPU_X86 is 0. */
+   hence the OS_* bits.
+
+   aarch64 has one level, the baseline: ARMv8-A, whose Advanced SIMD (NEON,
+   feature ASIMD) every CPU has and every build may use. Its features are
+   reported, not chosen from: ASIMD, the half-precision and dot-product
+   extensions, SVE and SVE2, read from the kernel's HWCAP bits (Linux:
+   getauxval) or sysctl (macOS). BP_CPU_AARCH64 is 1 there.
+   Elsewhere there is no feature (BP_CPU_NFEATURES is 0) and BP_CPU_X86 and
+   BP_CPU_AARCH64 are 0. */
 #ifndef BPFAST_BP_CPU_H
 #define BPFAST_BP_CPU_H
 
@@ -33,6 +41,11 @@
 #ifndef BP_BUILD_BY_REQUEST
 #define BP_BUILD_BY_REQUEST 0
 #endif
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(_M_AMD64) \
+    || defined(__i386__) || defined(_M_IX86)
+#define BP_CPU_X86 1
+#define BP_CPU_AARCH64 0
 
 enum {
     BP_CPU_SSE3, BP_CPU_SSSE3, BP_CPU_SSE41, BP_CPU_SSE42, BP_CPU_POPCNT,
@@ -74,9 +87,6 @@ BP_INLINE const char* bp_cpu_feature_name(int i) {
     }
 }
 
-#if defined(__x86_64__) || defined(_M_X64) || defined(_M_AMD64) \
-    || defined(__i386__) || defined(_M_IX86)
-#define BP_CPU_X86 1
 
 #if defined(_MSC_VER) && !defined(__clang__)
 /* <intrin.h>: bp_compat.h */
@@ -187,8 +197,99 @@ BP_INLINE void bp_cpu_brand(char* out) {
     out[48] = 0;
 }
 
-#else  /* not x86 */
+#elif defined(__aarch64__)
 #define BP_CPU_X86 0
+#define BP_CPU_AARCH64 1
+
+enum {
+    BP_CPU_ASIMD, BP_CPU_FPHP, BP_CPU_ASIMDHP, BP_CPU_ASIMDDP, BP_CPU_ASIMDFHM,
+    BP_CPU_SVE, BP_CPU_SVE2,
+    BP_CPU_NFEATURES
+};
+
+/* numpy's names (its __cpu_features__ keys) where it has one */
+BP_INLINE const char* bp_cpu_feature_name(int i) {
+    switch (i) {
+    case BP_CPU_ASIMD: return "ASIMD";
+    case BP_CPU_FPHP: return "FPHP";
+    case BP_CPU_ASIMDHP: return "ASIMDHP";
+    case BP_CPU_ASIMDDP: return "ASIMDDP";
+    case BP_CPU_ASIMDFHM: return "ASIMDFHM";
+    case BP_CPU_SVE: return "SVE";
+    case BP_CPU_SVE2: return "SVE2";
+    default: return "";
+    }
+}
+
+#if defined(__linux__)
+#include <sys/auxv.h>
+/* the kernel's HWCAP bits (Linux's arch/arm64/include/uapi/asm/hwcap.h):
+   by number, so that no kernel header is needed */
+#define BP_HWCAP_ASIMD (1ul << 1)
+#define BP_HWCAP_FPHP (1ul << 9)
+#define BP_HWCAP_ASIMDHP (1ul << 10)
+#define BP_HWCAP_ASIMDDP (1ul << 20)
+#define BP_HWCAP_SVE (1ul << 22)
+#define BP_HWCAP_ASIMDFHM (1ul << 23)
+#define BP_HWCAP2_SVE2 (1ul << 1)
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
+BP_INLINE int bp_sysctl_flag(const char* name) {
+    int v = 0;
+    size_t n = sizeof v;
+    return sysctlbyname(name, &v, &n, NULL, 0) == 0 && v;
+}
+#endif
+
+BP_INLINE unsigned long long bp_cpu_features(void) {
+    unsigned long long f = 0;
+#define BP_SET(name, cond) do { if (cond) f |= 1ull << BP_CPU_##name; } while (0)
+#if defined(__linux__)
+    unsigned long hw = getauxval(AT_HWCAP), hw2 = 0;
+#if defined(AT_HWCAP2)
+    hw2 = getauxval(AT_HWCAP2);
+#endif
+    BP_SET(ASIMD, hw & BP_HWCAP_ASIMD);
+    BP_SET(FPHP, hw & BP_HWCAP_FPHP);
+    BP_SET(ASIMDHP, hw & BP_HWCAP_ASIMDHP);
+    BP_SET(ASIMDDP, hw & BP_HWCAP_ASIMDDP);
+    BP_SET(ASIMDFHM, hw & BP_HWCAP_ASIMDFHM);
+    BP_SET(SVE, hw & BP_HWCAP_SVE);
+    BP_SET(SVE2, hw2 & BP_HWCAP2_SVE2);
+#elif defined(__APPLE__)
+    BP_SET(ASIMD, 1);   /* every arm64 Mac */
+    BP_SET(FPHP, bp_sysctl_flag("hw.optional.arm.FEAT_FP16"));
+    BP_SET(ASIMDHP, bp_sysctl_flag("hw.optional.arm.FEAT_FP16"));
+    BP_SET(ASIMDDP, bp_sysctl_flag("hw.optional.arm.FEAT_DotProd"));
+    BP_SET(ASIMDFHM, bp_sysctl_flag("hw.optional.arm.FEAT_FHM"));
+#else
+    BP_SET(ASIMD, 1);   /* ARMv8-A: Advanced SIMD is part of the architecture */
+#endif
+#undef BP_SET
+    return f;
+}
+
+/* no vendor string: ARM CPUs have no CPUID-like one */
+BP_INLINE void bp_cpu_vendor(char* out) { out[0] = 0; }
+
+/* the processor's name where the OS gives one (macOS: "Apple M1"); "" on
+   Linux, which has none for ARM CPUs. out holds at least 49 bytes */
+BP_INLINE void bp_cpu_brand(char* out) {
+    out[0] = 0;
+#if defined(__APPLE__)
+    {
+        size_t n = 48;
+        if (sysctlbyname("machdep.cpu.brand_string", out, &n, NULL, 0) != 0) n = 0;
+        out[n < 48 ? n : 48] = 0;
+    }
+#endif
+}
+
+#else  /* neither x86 nor aarch64 */
+#define BP_CPU_X86 0
+#define BP_CPU_AARCH64 0
+enum { BP_CPU_NFEATURES = 0 };
+BP_INLINE const char* bp_cpu_feature_name(int i) { (void)i; return ""; }
 BP_INLINE unsigned long long bp_cpu_features(void) { return 0; }
 BP_INLINE void bp_cpu_vendor(char* out) { out[0] = 0; }
 BP_INLINE void bp_cpu_brand(char* out) { out[0] = 0; }
