@@ -50,6 +50,30 @@ def test_ci_runs_the_version_legs_on_the_documented_subset():
     assert all((ROOT / path).is_file() for path in subset)
 
 
+def test_the_aarch64_leg_and_cibuildwheel_test_the_same_subset():
+    """CI's aarch64 leg (qemu-user) and cibuildwheel's manylinux aarch64
+    wheels run the same focused subset of the tests, named in
+    docs/cpu-levels.md."""
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert "bash .ci/aarch64-leg.sh" in [line.strip() for line in ci]
+    script = (ROOT / ".ci" / "aarch64-leg.sh").read_text()
+    subset = re.search(r"^SUBSET=\((.*?)\)", script, flags=re.S | re.M).group(1).split()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    override = re.search(r'^select = "\*-manylinux_aarch64"\n(?:[^\[].*\n)*?test-command = "(.*)"',
+                         pyproject, flags=re.M)
+    assert override, "no [[tool.cibuildwheel.overrides]] for *-manylinux_aarch64"
+    command = [word for word in override.group(1).split() if word.startswith("tests/")]
+    assert command == subset
+    # the same requirements: the leg's picks from the test extra
+    picks = re.search(r"^FROM_TEST_EXTRA=\((.*?)\)", script, flags=re.M).group(1).split()
+    requires = re.search(r'^select = "\*-manylinux_aarch64"\n(?:[^\[].*\n)*?test-requires = \[(.*)\]',
+                         pyproject, flags=re.M).group(1)
+    assert sorted(re.findall(r'"([A-Za-z0-9_.-]+)', requires)) == sorted(picks)
+    assert all((ROOT / path).is_file() for path in subset)
+    levels = (ROOT / "docs" / "cpu-levels.md").read_text()
+    assert all(f"`{path}`" in levels for path in subset)
+
+
 @pytest.mark.parametrize("page", ["README.md", "docs/install.md"])
 def test_documented_floors_are_pyprojects(page):
     pyproject = (ROOT / "pyproject.toml").read_text()
