@@ -14,8 +14,9 @@ of the cores, a team of threads that meets at a barrier several times a minibatc
 end up slower than one thread. This benchmark measures that, in three conditions:
 
 - ``quiet``: nothing started beside the measurement;
-- ``1-busy`` / ``2-busy``: one or two plain ``while True: pass`` Python processes
-  (not pinned) spin beside it. They are started ~0.3 s before the first measurement of
+- ``1-busy`` / ``2-busy``: one or two plain Python processes (not pinned) spin beside
+  it, each in a bare loop that every ~20 ms looks whether this benchmark is still
+  there (so a killed run leaves none behind). They are started ~0.3 s before the first measurement of
   a (case, round, condition) block and killed after its last one; their start times and
   the CPU seconds they got are recorded.
 
@@ -67,6 +68,11 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SIDES = ("bpfast", "bpfast-1thread", "scikit-learn")
 CONDITIONS = {"quiet": 0, "1-busy": 1, "2-busy": 2}
 SPIN_UP = 0.3           # seconds the busy processes get to start spinning
+# A busy process: a plain Python loop that spins, and every million turns
+# (~20 ms) looks whether this benchmark, its parent, is still there, so that
+# a run killed before it could stop them leaves no spinning process behind
+SPIN = ("import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n"
+        "    for _ in range(1000000):\n        pass\n")
 MAX_RATIO = 1.25        # target: default <= this x the one-thread time
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 CHILD_TIMEOUT = 600     # seconds; a measurement taking longer is recorded as failed
@@ -264,7 +270,7 @@ class Busy:
         try:
             for _ in range(self.n):
                 started = time.time()
-                p = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                p = subprocess.Popen([sys.executable, "-c", SPIN],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
                 self.procs.append((p, started, time.perf_counter()))
             if self.n:
