@@ -62,6 +62,16 @@ def _kernel_X(X, dtype):
     return np.ascontiguousarray(X, dtype=dtype)
 
 
+def _predict_dtype(X, net):
+    """The dtype a prediction (and an explanation: bpfast.explain) computes
+    in for rows X under network net: the network's, or with X of another
+    dtype the two's common float type (float64 for integers)."""
+    if X.dtype == net.dtype:
+        return net.dtype
+    dtype = np.result_type(X.dtype, net.dtype)
+    return dtype if dtype in (np.float32, np.float64) else np.float64
+
+
 class _BaseMLP(BaseEstimator):
     """Shared machinery of the two estimators."""
 
@@ -607,12 +617,7 @@ default=None
             # product (see _kernels.predict), not in a pass of its own
             X = self._validate_X(X)
         net = self._get_network()
-        if X.dtype == net.dtype:
-            dtype = net.dtype
-        else:
-            dtype = np.result_type(X.dtype, net.dtype)
-            if dtype not in (np.float32, np.float64):
-                dtype = np.float64
+        dtype = _predict_dtype(X, net)
         params = net.params if dtype == net.dtype else net.params.astype(dtype)
         X = _kernel_X(X, dtype)
         check_x = check_input and not get_config()["assume_finite"]

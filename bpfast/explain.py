@@ -24,6 +24,7 @@ What is differentiated (the "output"):
 0 are the same and there is no extra axis.
 """
 
+from contextlib import nullcontext
 from functools import lru_cache
 from numbers import Integral
 
@@ -34,7 +35,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _kernels
-from ._mlp import MLPClassifier, MLPRegressor, _kernel_X
+from ._mlp import MLPClassifier, MLPRegressor, _kernel_X, _predict_dtype
 from ._network import kernel_input
 from ._threads import claim_threads, kernel_threads, single_threaded_blas
 
@@ -69,45 +70,46 @@ def _bpfast_model(model):
 
 
 def _output_columns(model, net, target, n_rows):
-    """(cols, names, squeeze): the kernels' output columns a row (one row,
-    or n_rows), the names of the targets, and whether the target axis goes
+    """(positions, cols, squeeze) for `target`: the columns of the outputs
+    (predict_proba's, or predict's) explained, one row of them or one a row
+    of input; the same as the kernels' output columns (-(c + 1): 1 - y_c,
+    a binary classifier's first class); and whether the target axis goes
     (one target asked for, or a single-output regressor)."""
     K = int(net.units[-1])
     if is_classifier(model):
-        classes = np.asarray(model.classes_)
-        binary = K == 1 and len(classes) == 2
-        # the outputs of predict_proba, as kernel columns (-(c + 1): 1 - y_c)
-        all_cols = np.array([-1, 0] if binary else list(range(K)), dtype=np.intp)
-        labels = classes
+        class_list = np.asarray(model.classes_).tolist()
+        binary = K == 1 and len(class_list) == 2
+        kernel_cols = np.array([-1, 0] if binary else list(range(K)), dtype=np.intp)
 
-        class_list = classes.tolist()
-
-        def column(label):
+        def position(label):
             hits = [k for k, c in enumerate(class_list) if _same(c, label)]
             if len(hits) != 1:
                 raise ValueError(f"target {label!r} is not one of the classes "
-                                 f"{list(classes)}")
-            return all_cols[hits[0]]
+                                 f"{class_list}")
+            return hits[0]
     else:
-        all_cols = np.arange(K, dtype=np.intp)
-        labels = np.arange(K)
+        kernel_cols = np.arange(K, dtype=np.intp)
 
-        def column(index):
+        def position(index):
             if (not isinstance(index, (Integral, np.integer)) or isinstance(index, bool)
                     or not 0 <= index < K):
                 raise ValueError(f"target {index!r} is not an output index of a "
                                  f"regressor with {K} output(s)")
             return int(index)
     if target is None:
+        positions = np.arange(len(kernel_cols), dtype=np.intp)[None, :]
         squeeze = not is_classifier(model) and K == 1
-        return all_cols[None, :], labels, squeeze
+        return positions, kernel_cols[positions], squeeze
     arr = np.asarray(target)
     if arr.ndim == 0:
-        return np.array([[column(arr.item())]], dtype=np.intp), labels, True
-    if arr.ndim != 1 or arr.shape[0] != n_rows:
+        labels = [arr.item()]
+    elif arr.ndim == 1 and arr.shape[0] == n_rows:
+        labels = arr.tolist()
+    else:
         raise ValueError(f"target must be one label, one a row ({n_rows}), or None; got "
                          f"shape {arr.shape}")
-    return np.array([[column(v)] for v in arr.tolist()], dtype=np.intp), labels, True
+    positions = np.array([[position(v)] for v in labels], dtype=np.intp)
+    return positions, kernel_cols[positions], True
 
 
 def _same(a, b):
@@ -121,14 +123,6 @@ def _same(a, b):
 # ----------------------------------------------------------------------------
 # Inputs
 # ----------------------------------------------------------------------------
-def _dtype_of(X, net):
-    """The dtype predict would compute in for X."""
-    if X.dtype == net.dtype:
-        return net.dtype
-    dtype = np.result_type(X.dtype, net.dtype)
-    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
-
-
 def _rows(model, X):
     """X validated as predict validates it (feature count, names), then
     checked finite, with scikit-learn's own error."""
@@ -138,7 +132,7 @@ def _rows(model, X):
     return X
 
 
-def _reference_rows(model, rows, name, n_features):
+def _reference_rows(rows, name, n_features):
     """Baseline or background rows: 2-d (a 1-d row is one row), the model's
     feature count, finite; dense (they are few, and interpolation makes
     dense points of them anyway)."""
@@ -162,8 +156,8 @@ def _attributions(model, X, base, bidx, alpha, weight, target, difference):
     (n_rows, n_features[, n_targets])."""
     net = model._get_network()
     n_rows, d = X.shape
-    cols, _, squeeze = _output_columns(model, net, target, n_rows)
-    dtype = _dtype_of(X, net)
+    _, cols, squeeze = _output_columns(model, net, target, n_rows)
+    dtype = _predict_dtype(X, net)
     params = net.params if dtype == net.dtype else net.params.astype(dtype)
     Xk = _kernel_X(X, dtype)
     base = np.ascontiguousarray(base, dtype=dtype)
@@ -176,16 +170,12 @@ def _attributions(model, X, base, bidx, alpha, weight, target, difference):
     n_units = _kernels.explain_units(n_rows, S, capacity)[0]
     out = np.empty((n_rows, cols.shape[1], d), dtype=dtype)
     data = _kernels.Data(*kernel_input(Xk))
-    with single_threaded_blas():
-        if n_units > 1:
-            with claim_threads(kernel_threads()) as n_threads:
-                work = np.empty(max(1, min(n_threads, n_units)) * layout.work_len, dtype)
-                _kernels.attributions(layout, data, params, work, base, bidx, alpha, weight,
-                                      cols, out, n_threads, difference)
-        else:
-            work = np.empty(layout.work_len, dtype)
-            _kernels.attributions(layout, data, params, work, base, bidx, alpha, weight,
-                                  cols, out, 1, difference)
+    # one unit: one thread, nothing to claim (as predict's single row unit)
+    threads = claim_threads(kernel_threads()) if n_units > 1 else nullcontext(1)
+    with single_threaded_blas(), threads as n_threads:
+        work = np.empty(max(1, min(n_threads, n_units)) * layout.work_len, dtype)
+        _kernels.attributions(layout, data, params, work, base, bidx, alpha, weight, cols,
+                              out, n_threads, difference)
     out = np.moveaxis(out, 1, 2)      # (n_rows, n_features, n_targets), a view
     return np.ascontiguousarray(out[:, :, 0] if squeeze else out)
 
@@ -329,7 +319,7 @@ def integrated_gradients(model, X, baseline=None, target=None, steps=50):
     if baseline is None:
         base = np.zeros((1, d))
     else:
-        base = _reference_rows(model, baseline, "baseline", d)
+        base = _reference_rows(baseline, "baseline", d)
         if base.shape[0] not in (1, n_rows):
             raise ValueError(f"baseline must have one row or one a row of X ({n_rows}), "
                              f"got {base.shape[0]}")
@@ -400,7 +390,7 @@ def gradient_shap(model, X, background, target=None, n_samples=50, random_state=
     n_samples = _check_count(n_samples, "n_samples")
     X = _rows(model, X)
     n_rows, d = X.shape
-    base = _reference_rows(model, background, "background", d)
+    base = _reference_rows(background, "background", d)
     rng = check_random_state(random_state)
     bidx = rng.randint(0, base.shape[0], size=(n_rows, n_samples)).astype(np.intp)
     alpha = rng.uniform(0.0, 1.0, size=(n_rows, n_samples))
@@ -516,45 +506,34 @@ def shap_explanation(model, X, method="integrated_gradients", target=None,
         values = input_gradients(bp_model, X, target=target)
     n_rows, d = X.shape
     dense = X.toarray() if sp.issparse(X) else np.asarray(X)
-    net = bp_model._get_network()
-    cols, _, _ = _output_columns(bp_model, net, target, n_rows)
-    outputs = _outputs(bp_model, X)
+    positions, _, squeeze = _output_columns(bp_model, bp_model._get_network(), target,
+                                            n_rows)
     if method == "integrated_gradients":
         ref = np.zeros((1, d)) if baseline is None else _reference_rows(
-            bp_model, baseline, "baseline", d)
-        base_out = _outputs(bp_model, ref)
-        base_out = np.broadcast_to(base_out, (n_rows, base_out.shape[1]))
+            baseline, "baseline", d)
+        ref_out = _outputs(bp_model, ref)
     elif method == "gradient_shap":
-        ref = _reference_rows(bp_model, background, "background", d)
-        base_out = np.broadcast_to(_outputs(bp_model, ref).mean(axis=0),
-                                   (n_rows, outputs.shape[1]))
-    else:
+        ref_out = _outputs(bp_model, _reference_rows(background, "background", d))
+        ref_out = ref_out.mean(axis=0, keepdims=True)
+    else:   # gradient times input; the base values are the remainder
         values = values * (dense[:, :, None] if values.ndim == 3 else dense)
-        total = values.sum(axis=1)
-        picked = _picked(bp_model, outputs, cols, target, n_rows)
-        base_values = picked - total
-        return shap.Explanation(values=values, base_values=base_values, data=dense,
-                                feature_names=_names(bp_model, feature_names, d))
-    base_values = _picked(bp_model, base_out, cols, target, n_rows)
+    if method == "input_gradients":
+        base_values = (_picked(_outputs(bp_model, X), positions, squeeze, target)
+                       - values.sum(axis=1))
+    else:
+        base_values = _picked(np.broadcast_to(ref_out, (n_rows, ref_out.shape[1])),
+                              positions, squeeze, target)
     return shap.Explanation(values=values, base_values=base_values, data=dense,
                             feature_names=_names(bp_model, feature_names, d))
 
 
-def _picked(model, outputs, cols, target, n_rows):
-    """The outputs the values explain: a column a row (target given), or
-    every column (None; a single-output regressor's one column, flat)."""
-    outputs = np.asarray(outputs)
+def _picked(outputs, positions, squeeze, target):
+    """The outputs the values explain: the target's column a row, or every
+    column (target None; a single-output regressor's one column, flat)."""
     if target is None:
-        if not is_classifier(model) and outputs.shape[1] == 1:
-            return outputs[:, 0]
-        return outputs
-    if is_classifier(model):
-        classes = list(model.classes_)
-        labels = np.broadcast_to(np.asarray(target, dtype=object), (n_rows,))
-        idx = np.array([classes.index(v) for v in labels.tolist()])
-    else:
-        idx = np.broadcast_to(np.asarray(target), (n_rows,)).astype(int)
-    return outputs[np.arange(n_rows), idx]
+        return outputs[:, 0] if squeeze else outputs
+    rows = np.arange(outputs.shape[0])
+    return outputs[rows, np.broadcast_to(positions[:, 0], rows.shape)]
 
 
 def _names(model, feature_names, d):
