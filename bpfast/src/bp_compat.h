@@ -399,8 +399,6 @@ BP_INLINE void bp_yield(void) {
 #  define BP_WAIT_PORTABLE 1
 #  define BP_WAIT_KIND "portable (condition variables)"
 #endif
-/* every path sleeps: kept for the callers that ask */
-#define BP_HAVE_FUTEX 1
 
 #if defined(BP_WAIT_PORTABLE)
 /* The parking lot: a fixed set of mutex + condition variable pairs, set up
